@@ -1,0 +1,92 @@
+# Mailyard build.
+#
+#   make            build libcommon, the five daemons and mailyardctl into build/
+#   make asan       the same with AddressSanitizer + UBSan into build-asan/
+#   make deps       install missing Debian and Python packages (idempotent)
+#   make check      fast loop: build, unit tests, core integration tests
+#   make test       everything (installs what is missing first)
+#   make run        local demo: PostgreSQL, Redis and all services on loopback
+#   make fuzz       run every fuzz target for longer
+#
+# Sources are found by wildcard: libcommon/*.c becomes libmailyard.a,
+# services/<name>/*.c becomes build/mailyard-<name> (mailyardctl for the CLI),
+# tests/unit/test_*.c becomes one cmocka binary each.
+
+CC       ?= cc
+BUILD    ?= build
+PKGS     := libmicrohttpd jansson libpq hiredis openssl libcurl libunbound
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
+            -Ilibcommon $(PKG_CFLAGS) -MMD -MP
+LDLIBS   += $(PKG_LIBS) -pthread -lm
+
+SERVICES := mx rewrite lists archive relay
+LIB_SRC  := $(wildcard libcommon/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libmailyard.a
+
+BINS     := $(SERVICES:%=$(BUILD)/mailyard-%) $(BUILD)/mailyardctl
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all asan deps check test test-unit test-integration run fuzz clean
+all: $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+define service_rule
+$(1)_OBJ := $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard services/$(1)/*.c))
+$(2): $$($(1)_OBJ) $(LIB)
+	$$(CC) $$(CFLAGS) -o $$@ $$^ $$(LDLIBS) $(3)
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_rule,$(s),$(BUILD)/mailyard-$(s),$(if $(filter mx,$(s)),-lmilter,))))
+$(eval $(call service_rule,mailyardctl,$(BUILD)/mailyardctl,))
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined"
+
+deps:
+	@bash deploy/local/deps.sh
+
+# Unit tests of the data layer need a real PostgreSQL and Redis:
+# with-services.sh starts throwaway ones on free loopback ports.
+test-unit: $(UNIT_BIN)
+	bash tests/unit/with-services.sh sh -c 'set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done'
+
+test-integration: all
+	python3 -m pytest -q tests/integration $(PYTEST_ARGS)
+
+check: all test-unit
+	python3 -m pytest -q -m "not slow" tests/integration $(PYTEST_ARGS)
+
+test: deps
+	$(MAKE) all
+	$(MAKE) asan
+	$(MAKE) test-unit
+	$(MAKE) BUILD=build-asan test-unit
+	bash tests/fuzz/run.sh short
+	python3 -m pytest -q tests/integration $(PYTEST_ARGS)
+
+run: deps all
+	@bash deploy/local/run.sh
+
+fuzz:
+	bash tests/fuzz/run.sh long
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(foreach s,$(SERVICES) mailyardctl,$($(s)_OBJ:.o=.d))

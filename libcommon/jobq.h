@@ -1,0 +1,45 @@
+/*
+ * jobq.h - the Redis Streams side of the job protocol, on hiredis.
+ *
+ * Each stage has a stream "mailyard:stage:<stage>" and a consumer group
+ * named after the stage. An entry has one field, "job", the spool job id;
+ * it never carries the only copy of anything.
+ *
+ * jobq_read() returns, in order of preference: entries idle for more than
+ * claim_idle_ms in the group's pending list (XAUTOCLAIM, consumers that
+ * died), this consumer's own pending entries (after a restart with the same
+ * name), then new entries (XREADGROUP ... >), blocking up to block_ms. A
+ * missing stream or group (NOGROUP, e.g. after FLUSHALL) is recreated
+ * (XGROUP CREATE ... $ MKSTREAM) and reported as no entry; the sweeper
+ * republishes what was lost.
+ *
+ * Connection failures are reported as -1; the next call reconnects. One
+ * jobq per thread (a hiredis context is not thread-safe).
+ *
+ * Ownership: jobq_create() copies its arguments; jobq_free() accepts NULL.
+ */
+#ifndef MAILYARD_JOBQ_H
+#define MAILYARD_JOBQ_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+typedef struct jobq jobq;
+
+typedef struct jobq_entry {
+    char    entry_id[64];   /* stream entry id, for jobq_ack */
+    int64_t job_id;         /* 0 if the entry was malformed (ack and skip) */
+} jobq_entry;
+
+/* url: redis://[:password@]host:port[/db]; password may also come from
+ * password (NULL if none). consumer: unique per process, e.g. host-pid. */
+jobq *jobq_create(const char *url, const char *password, const char *consumer);
+void  jobq_free(jobq *q);
+int   jobq_ping(jobq *q);                                  /* 0 or -1 */
+int   jobq_publish(jobq *q, const char *stage, int64_t job_id);
+/* Returns 1 with *e filled, 0 when nothing arrived, -1 on error. */
+int   jobq_read(jobq *q, const char *stage, int block_ms, long claim_idle_ms,
+                jobq_entry *e);
+int   jobq_ack(jobq *q, const char *stage, const char *entry_id);
+
+#endif
