@@ -18,10 +18,11 @@ PKGS     := libmicrohttpd jansson libpq hiredis openssl libcurl libunbound
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
+OPT      ?= -O2 -g
+SAN      ?=
+CFLAGS   := $(OPT) $(SAN) -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
             -Ilibcommon $(PKG_CFLAGS) -MMD -MP
-LDLIBS   += $(PKG_LIBS) -pthread -lm
+LDLIBS   := $(PKG_LIBS) -pthread -lm
 
 SERVICES := mx rewrite lists archive relay
 LIB_SRC  := $(wildcard libcommon/*.c)
@@ -56,7 +57,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined"
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 
 deps:
 	@bash deploy/local/deps.sh

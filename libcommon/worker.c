@@ -1,0 +1,465 @@
+/*
+ * worker.c - the consumer loop and the sweeper of the job protocol (see
+ * worker.h and docs/architecture.md "The job protocol").
+ *
+ * Owns: the pool's threads, one jobq per thread (and one for the sweeper),
+ * copies of the option strings, and the stop flag. Borrows the database
+ * pool, the shutdown state and the metrics registry.
+ *
+ * One entry, one transaction: BEGIN; lock the job (SKIP LOCKED); skip it
+ * (ack) when it is locked elsewhere, missing, not pending, of another stage
+ * or not yet due; else run the handler with the transaction open; record the
+ * verdict; COMMIT; publish the outputs; XACK. WORKER_ERROR (or a failed
+ * commit) rolls back and leaves the entry unacked in this consumer's
+ * pending list, where jobq_read's XAUTOCLAIM picks it up again after
+ * claim_idle_ms; the thread backs off briefly so a broken database or peer
+ * does not become a hot loop. No mutex is held while the handler runs.
+ *
+ * The sweeper republishes runnable jobs that were never published, or whose
+ * publication is older than stuck_seconds, every sweep_ms.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jobq.h"
+#include "log.h"
+#include "worker.h"
+#include "xalloc.h"
+
+#define WORKER_ACQUIRE_MS     5000
+#define WORKER_BACKOFF_MIN_MS 100
+#define WORKER_BACKOFF_MAX_MS 5000
+#define WORKER_DEFER_DEFAULT  60      /* seconds, when a handler leaves retry_at 0 */
+#define WORKER_SWEEP_BATCH    500
+#define WORKER_SWEEP_ROUNDS   20
+#define WORKER_LOCK_RETRIES   3
+#define WORKER_LOCK_RETRY_MS  20
+
+typedef struct worker_thread {
+    struct worker_pool *pool;      /* the owner */
+    int                 no;
+    pthread_t           tid;
+    int                 started;
+} worker_thread;
+
+struct worker_pool {
+    worker_opts     o;             /* copy; string fields point at the copies below */
+    char           *stage;         /* owned */
+    char           *redis_url;     /* owned */
+    char           *redis_password;/* owned, may be NULL; wiped on free */
+    char           *consumer;      /* owned */
+    atomic_int      stop;
+    pthread_mutex_t mu;            /* only for the stop condvar */
+    pthread_cond_t  cv;
+    worker_thread  *threads;       /* owned array of o.threads */
+    pthread_t       sweeper;
+    int             sweeper_started;
+    metrics_family *jobs_total;    /* borrowed from the registry, may be NULL */
+    metrics_family *job_seconds;
+};
+
+static void *worker_thread_main(void *arg);
+static void *worker_sweeper_main(void *arg);
+static int   worker_stopping(worker_pool *p);
+static void  worker_sleep(worker_pool *p, int ms);
+static int   worker_job_run(worker_pool *p, worker_thread *t, jobq *q, const jobq_entry *e);
+static void  worker_count(worker_pool *p, const char *verdict, double seconds);
+static double worker_now(void);
+
+worker_pool *worker_pool_start(const worker_opts *o, char *err, size_t errlen)
+{
+    if (o == NULL || o->stage == NULL || o->stage[0] == '\0' || strlen(o->stage) >= 16 ||
+        o->handler == NULL || o->db == NULL || o->redis_url == NULL) {
+        (void)snprintf(err, errlen, "worker: stage (< 16 chars), handler, db and redis_url are required");
+        return NULL;
+    }
+    jobq *probe = jobq_create(o->redis_url, o->redis_password, "probe");
+    if (probe == NULL) {
+        (void)snprintf(err, errlen, "worker: malformed redis URL");
+        return NULL;
+    }
+    jobq_free(probe);
+
+    worker_pool *p = xcalloc(1, sizeof(*p));
+    p->o = *o;
+    p->stage = xstrdup(o->stage);
+    p->redis_url = xstrdup(o->redis_url);
+    p->redis_password = o->redis_password ? xstrdup(o->redis_password) : NULL;
+    p->consumer = xstrdup(o->consumer && o->consumer[0] ? o->consumer : o->stage);
+    p->o.stage = p->stage;
+    p->o.redis_url = p->redis_url;
+    p->o.redis_password = p->redis_password;
+    p->o.consumer = p->consumer;
+    if (p->o.threads <= 0)
+        p->o.threads = 2;
+    if (p->o.block_ms <= 0)
+        p->o.block_ms = 1000;
+    if (p->o.claim_idle_ms <= 0)
+        p->o.claim_idle_ms = 60000;
+    if (p->o.sweep_ms <= 0)
+        p->o.sweep_ms = 2000;
+    if (p->o.stuck_seconds <= 0)
+        p->o.stuck_seconds = 300;
+    atomic_init(&p->stop, 0);
+    if (pthread_mutex_init(&p->mu, NULL) != 0 || pthread_cond_init(&p->cv, NULL) != 0)
+        abort();
+
+    if (o->metrics != NULL) {
+        static const char *const labels[] = { "stage", "verdict", NULL };
+        static const char *const stage_label[] = { "stage", NULL };
+        static const double bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                         1, 2.5, 5, 10, 30, 60, 300 };
+        p->jobs_total = metrics_counter(o->metrics, "mailyard_jobs_total",
+                                        "Jobs handled, by stage and verdict", labels);
+        p->job_seconds = metrics_histogram(o->metrics, "mailyard_job_seconds",
+                                           "Time to handle one job, by stage", stage_label,
+                                           bounds, sizeof(bounds) / sizeof(bounds[0]));
+    }
+
+    p->threads = xcalloc((size_t)p->o.threads, sizeof(*p->threads));
+    for (int i = 0; i < p->o.threads; i++) {
+        p->threads[i].pool = p;
+        p->threads[i].no = i;
+        if (pthread_create(&p->threads[i].tid, NULL, worker_thread_main, &p->threads[i]) != 0) {
+            (void)snprintf(err, errlen, "worker: cannot start thread: %s", strerror(errno));
+            worker_pool_stop(p);
+            return NULL;
+        }
+        p->threads[i].started = 1;
+    }
+    if (pthread_create(&p->sweeper, NULL, worker_sweeper_main, p) != 0) {
+        (void)snprintf(err, errlen, "worker: cannot start sweeper: %s", strerror(errno));
+        worker_pool_stop(p);
+        return NULL;
+    }
+    p->sweeper_started = 1;
+    char n[16];
+    (void)snprintf(n, sizeof(n), "%d", p->o.threads);
+    log_info("worker pool started", "stage", p->stage, "threads", n, "consumer", p->consumer);
+    return p;
+}
+
+void worker_pool_stop(worker_pool *p)
+{
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->stop, 1);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->o.threads; i++)
+        if (p->threads[i].started)
+            pthread_join(p->threads[i].tid, NULL);
+    if (p->sweeper_started)
+        pthread_join(p->sweeper, NULL);
+    log_info("worker pool stopped", "stage", p->stage);
+    free(p->threads);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    if (p->redis_password != NULL) {
+        explicit_bzero(p->redis_password, strlen(p->redis_password));
+        free(p->redis_password);
+    }
+    free(p->stage);
+    free(p->redis_url);
+    free(p->consumer);
+    free(p);
+}
+
+void worker_publish(struct jobq *q, db_conn *c, const spool_jobs *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++) {
+        char id[24];
+        (void)snprintf(id, sizeof(id), "%" PRId64, l->items[i].id);
+        /* Mark first, then XADD: a consumer that reads the entry at once
+         * never finds the row locked by our UPDATE. */
+        if (c != NULL && spool_job_mark_published(c, l->items[i].id) != 0)
+            log_warn("cannot mark job published", "job_id", id);
+        if (q == NULL || jobq_publish(q, l->items[i].stage, l->items[i].id) != 0) {
+            /* Redis is unreachable: do not try the rest one by one; the
+             * sweeper publishes every unpublished job. */
+            if (c != NULL)
+                (void)db_exec(c, "UPDATE spool.jobs SET published_at = NULL"
+                                 " WHERE id = $1::bigint", 1, (const char *const[]){ id });
+            log_warn("publish failed, left to the sweeper", "stage", l->items[i].stage,
+                     "job_id", id);
+            return;
+        }
+    }
+}
+
+/* ---- the consumer threads ---- */
+
+static void *worker_thread_main(void *arg)
+{
+    worker_thread *t = arg;
+    worker_pool *p = t->pool;
+    char consumer[256];
+    (void)snprintf(consumer, sizeof(consumer), "%s-%d", p->consumer, t->no);
+    jobq *q = jobq_create(p->redis_url, p->redis_password, consumer);
+    if (q == NULL)
+        panic("worker: jobq_create failed after the URL was checked");
+    int backoff = 0;
+    while (!worker_stopping(p)) {
+        jobq_entry e;
+        int r = jobq_read(q, p->stage, p->o.block_ms, p->o.claim_idle_ms, &e);
+        int failed = 0;
+        if (r < 0) {
+            failed = 1;
+        } else if (r > 0 && e.job_id <= 0) {
+            log_warn("malformed job entry, acknowledged and skipped", "stage", p->stage,
+                     "entry", e.entry_id);
+            (void)jobq_ack(q, p->stage, e.entry_id);
+        } else if (r > 0) {
+            failed = worker_job_run(p, t, q, &e) != 0;
+        }
+        if (failed) {
+            backoff = backoff == 0 ? WORKER_BACKOFF_MIN_MS : backoff * 2;
+            if (backoff > WORKER_BACKOFF_MAX_MS)
+                backoff = WORKER_BACKOFF_MAX_MS;
+            worker_sleep(p, backoff);
+        } else if (r > 0) {
+            backoff = 0;
+        }
+    }
+    jobq_free(q);
+    return NULL;
+}
+
+static const char *worker_verdict_name(enum worker_verdict v)
+{
+    switch (v) {
+    case WORKER_DONE:   return "done";
+    case WORKER_DEFER:  return "defer";
+    case WORKER_FAILED: return "failed";
+    case WORKER_ERROR:  return "error";
+    }
+    return "error";
+}
+
+/* Processes one entry. Returns 0 when the entry was settled (acked), -1
+ * when it was left for a retry. */
+static int worker_job_run(worker_pool *p, worker_thread *t, jobq *q, const jobq_entry *e)
+{
+    char jid[24];
+    (void)snprintf(jid, sizeof(jid), "%" PRId64, e->job_id);
+    double t0 = worker_now();
+    db_conn *c = db_pool_acquire(p->o.db, WORKER_ACQUIRE_MS);
+    if (c == NULL) {
+        log_error("no database connection for a job", "stage", p->stage, "job_id", jid);
+        worker_count(p, "error", -1);
+        return -1;
+    }
+    spool_job *job = NULL;
+    if (db_begin(c) != 0) {
+        log_error("BEGIN failed", "stage", p->stage, "job_id", jid, "error", db_conn_error(c));
+        db_pool_release(p->o.db, c);
+        worker_count(p, "error", -1);
+        return -1;
+    }
+    /* A row can be locked for an instant by a sweeper's claim or a
+     * producer's mark; look again briefly before calling it a duplicate. */
+    int lr = spool_job_lock(c, e->job_id, &job);
+    for (int i = 0; lr == 0 && i < WORKER_LOCK_RETRIES; i++) {
+        (void)db_rollback(c);
+        worker_sleep(p, WORKER_LOCK_RETRY_MS);
+        if (db_begin(c) != 0)
+            lr = -1;
+        else
+            lr = spool_job_lock(c, e->job_id, &job);
+    }
+    if (lr < 0) {
+        log_error("cannot lock job", "stage", p->stage, "job_id", jid, "error", db_conn_error(c));
+        db_pool_release(p->o.db, c);           /* rolls back */
+        worker_count(p, "error", -1);
+        return -1;
+    }
+
+    /* Duplicates, foreign or not-yet-due jobs: ack and skip. A deferred job
+     * is published again by the sweeper when it is due. */
+    char queue_id[32] = "";
+    const char *skip = NULL;
+    if (lr == 0) {
+        skip = "locked elsewhere or missing";
+    } else if (strcmp(job->state, "pending") != 0) {
+        skip = "not pending";
+    } else if (strcmp(job->stage, p->stage) != 0) {
+        skip = "job of another stage";
+    } else {
+        PGresult *r = db_queryv(c,
+            "SELECT j.due_at > now(), m.queue_id FROM spool.jobs j"
+            " JOIN spool.messages m ON m.id = j.message_id WHERE j.id = $1::bigint", 1, jid);
+        if (r == NULL || PQntuples(r) != 1) {
+            log_error("cannot read job", "stage", p->stage, "job_id", jid,
+                      "error", db_conn_error(c));
+            PQclear(r);
+            spool_job_free(job);
+            db_pool_release(p->o.db, c);
+            worker_count(p, "error", -1);
+            return -1;
+        }
+        if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
+            skip = "not due yet";
+        (void)str_copy(queue_id, sizeof(queue_id), PQgetvalue(r, 0, 1));
+        PQclear(r);
+    }
+    if (skip != NULL) {
+        log_debug("job skipped", "stage", p->stage, "job_id", jid, "queue_id", queue_id,
+                  "reason", skip);
+        (void)db_rollback(c);
+        db_pool_release(p->o.db, c);
+        spool_job_free(job);
+        (void)jobq_ack(q, p->stage, e->entry_id);
+        worker_count(p, "skipped", -1);
+        return 0;
+    }
+
+    spool_jobs outputs = {0};
+    worker_job_ctx ctx = {
+        .db = c, .job = job, .outputs = &outputs, .retry_at = 0, .thread_no = t->no,
+    };
+    enum worker_verdict v = p->o.handler(p->o.handler_arg, &ctx);
+    int ok = 0;
+    switch (v) {
+    case WORKER_DONE:
+        ok = spool_job_finish(c, job->id, "done") == 0 && db_commit(c) == 0;
+        break;
+    case WORKER_FAILED:
+        ok = spool_job_finish(c, job->id, "failed") == 0 && db_commit(c) == 0;
+        break;
+    case WORKER_DEFER: {
+        time_t due = ctx.retry_at > 0 ? ctx.retry_at : time(NULL) + WORKER_DEFER_DEFAULT;
+        ok = spool_job_defer(c, job->id, due) == 0 && db_commit(c) == 0;
+        break;
+    }
+    case WORKER_ERROR:
+    default:
+        v = WORKER_ERROR;
+        (void)db_rollback(c);
+        break;
+    }
+    const char *vname = worker_verdict_name(v);
+    if (v != WORKER_ERROR && !ok) {
+        log_error("cannot record the job's verdict, will retry", "stage", p->stage,
+                  "job_id", jid, "queue_id", queue_id, "verdict", vname,
+                  "error", db_conn_error(c));
+        (void)db_rollback(c);
+        vname = "error";
+        v = WORKER_ERROR;
+    }
+    if (v == WORKER_ERROR) {
+        log_error("job failed transiently, will retry", "stage", p->stage, "job_id", jid,
+                  "queue_id", queue_id);
+    } else {
+        worker_publish(q, c, &outputs);
+        (void)jobq_ack(q, p->stage, e->entry_id);
+        log_debug("job handled", "stage", p->stage, "job_id", jid, "queue_id", queue_id,
+                  "verdict", vname);
+    }
+    db_pool_release(p->o.db, c);
+    spool_jobs_release(&outputs);
+    spool_job_free(job);
+    worker_count(p, vname, worker_now() - t0);
+    return v == WORKER_ERROR ? -1 : 0;
+}
+
+/* ---- the sweeper ---- */
+
+static void *worker_sweeper_main(void *arg)
+{
+    worker_pool *p = arg;
+    char consumer[256];
+    (void)snprintf(consumer, sizeof(consumer), "%s-sweeper", p->consumer);
+    jobq *q = jobq_create(p->redis_url, p->redis_password, consumer);
+    if (q == NULL)
+        panic("worker: jobq_create failed after the URL was checked");
+    while (!worker_stopping(p)) {
+        /* Claiming marks jobs published: only claim when Redis answers, so
+         * that an outage does not push them back by stuck_seconds. */
+        if (jobq_ping(q) != 0) {
+            worker_sleep(p, p->o.sweep_ms);
+            continue;
+        }
+        db_conn *c = db_pool_acquire(p->o.db, WORKER_ACQUIRE_MS);
+        if (c == NULL) {
+            log_warn("sweeper: no database connection", "stage", p->stage);
+        } else {
+            for (int round = 0; round < WORKER_SWEEP_ROUNDS && !worker_stopping(p); round++) {
+                spool_jobs l = {0};
+                int n = spool_job_claim_for_publish(c, p->stage, p->o.stuck_seconds,
+                                                    WORKER_SWEEP_BATCH, &l);
+                int published = 0;
+                for (int i = 0; i < n; i++) {
+                    if (jobq_publish(q, p->stage, l.items[i].id) != 0)
+                        break;          /* left for the next stuck interval */
+                    published++;
+                }
+                if (n > 0) {
+                    char a[16], b[16];
+                    (void)snprintf(a, sizeof(a), "%d", n);
+                    (void)snprintf(b, sizeof(b), "%d", published);
+                    log_info("sweeper republished jobs", "stage", p->stage,
+                             "claimed", a, "published", b);
+                }
+                spool_jobs_release(&l);
+                if (n < WORKER_SWEEP_BATCH || published < n)
+                    break;
+            }
+            db_pool_release(p->o.db, c);
+        }
+        worker_sleep(p, p->o.sweep_ms);
+    }
+    jobq_free(q);
+    return NULL;
+}
+
+/* ---- helpers ---- */
+
+static int worker_stopping(worker_pool *p)
+{
+    return atomic_load(&p->stop) ||
+           (p->o.shutdown != NULL && shutdown_requested(p->o.shutdown));
+}
+
+/* Sleeps ms, or less when the pool is stopped. */
+static void worker_sleep(worker_pool *p, int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (!atomic_load(&p->stop)) {
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Counts a verdict; seconds < 0 means "no handler ran". */
+static void worker_count(worker_pool *p, const char *verdict, double seconds)
+{
+    if (p->jobs_total != NULL)
+        metrics_counter_inc(p->jobs_total, p->stage, verdict);
+    if (p->job_seconds != NULL && seconds >= 0)
+        metrics_histogram_observe(p->job_seconds, seconds, p->stage);
+}
+
+static double worker_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
