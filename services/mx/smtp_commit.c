@@ -1,0 +1,166 @@
+/*
+ * smtp_commit.c - Received header + spool insert + rewrite job + trace
+ * event in one transaction, then the publication after the reply. See
+ * smtp_commit.h for the durability rule.
+ *
+ * SECURITY: the message bytes are stored as received (byte-exact after
+ * dot-unstuffing); only the Message-ID value is read from them, with the
+ * header parser's limits.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <jansson.h>
+#include "hdr.h"
+#include "jobq.h"
+#include "log.h"
+#include "worker.h"
+#include "xalloc.h"
+#include "smtp_received.h"
+#include "smtp_commit.h"
+
+#define SMTP_HDR_MAX_FIELDS    1000
+#define SMTP_HDR_MAX_FIELD_LEN (64 * 1024)
+#define SMTP_MESSAGE_ID_MAX    998
+
+static double smtp_commit_now(void);
+static int    smtp_commit_store(db_conn *c, spool_message *m, const smtp_session *s,
+                                spool_jobs *jobs);
+
+static double smtp_commit_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+char *smtp_commit_message_id(const char *raw, size_t len)
+{
+    size_t hlen = len;
+    if (len >= 2 && raw[0] == '\r' && raw[1] == '\n')
+        return NULL;                              /* no header section */
+    const char *end = memmem(raw, len, "\r\n\r\n", 4);
+    if (end != NULL)
+        hlen = (size_t)(end - raw) + 4;
+    enum hdr_error err;
+    hdr_msg *h = hdr_parse(raw, hlen, SMTP_HDR_MAX_FIELDS, SMTP_HDR_MAX_FIELD_LEN, &err);
+    if (h == NULL)
+        return NULL;
+    char *v = hdr_get_value(h, "Message-ID");
+    hdr_msg_free(h);
+    if (v != NULL && (v[0] == '\0' || strlen(v) > SMTP_MESSAGE_ID_MAX)) {
+        free(v);
+        v = NULL;
+    }
+    return v;
+}
+
+/* The transaction itself. 0 after COMMIT, -1 (rolled back) otherwise. */
+static int smtp_commit_store(db_conn *c, spool_message *m, const smtp_session *s,
+                             spool_jobs *jobs)
+{
+    if (db_begin(c) != 0)
+        return -1;
+    json_t *payload = json_object();
+    json_t *detail = json_pack("{s:s, s:s, s:I, s:b}", "client", s->client_ip,
+                               "helo", s->helo, "size", (json_int_t)m->raw_len,
+                               "tls", s->tls);
+    int rc = -1;
+    if (payload != NULL && detail != NULL &&
+        spool_message_insert(c, m) == 0 &&
+        spool_job_create(c, "rewrite", m->id, payload, 0, jobs) > 0 &&
+        spool_event(c, m->id, 0, "mx", "accepted", detail) == 0 &&
+        db_commit(c) == 0)
+        rc = 0;
+    if (rc != 0) {
+        log_error("spool commit failed", "queue_id", m->queue_id, "client", s->client_ip,
+                  "error", db_conn_error(c));
+        db_rollback(c);
+        spool_jobs_release(jobs);
+        memset(jobs, 0, sizeof *jobs);
+    }
+    json_decref(payload);
+    json_decref(detail);
+    return rc;
+}
+
+int smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
+                        smtp_tx *tx, char *qid, size_t qidlen, spool_jobs *jobs)
+{
+    double t0 = smtp_commit_now();
+    char id[13];
+    spool_queue_id_new(id);
+    const buf *body = &tx->data.body;
+
+    buf raw;
+    buf_init(&raw, body->len + 4096);
+    const char *proto = s->tls ? "ESMTPS" : s->esmtp ? "ESMTP" : "SMTP";
+    if (smtp_received_format(&raw, s->helo, s->client_ip, env->hostname, proto, id,
+                             tx->nrcpts == 1 ? tx->rcpts[0] : NULL, time(NULL)) != 0 ||
+        buf_append(&raw, body->data, body->len) != 0) {
+        buf_release(&raw);
+        log_error("received header does not fit", "client", s->client_ip);
+        return -1;
+    }
+    buf_release(&tx->data.body);                  /* raw holds the bytes now */
+
+    spool_message m;
+    memset(&m, 0, sizeof m);
+    if (str_copy(m.queue_id, sizeof m.queue_id, id) != 0)
+        panic("queue id does not fit");
+    m.mail_from = tx->mail_from;                  /* borrowed: insert copies */
+    m.rcpts = tx->rcpts;
+    m.nrcpts = tx->nrcpts;
+    m.client_ip = (char *)s->client_ip;
+    m.helo = (char *)s->helo;
+    m.message_id = smtp_commit_message_id(raw.data, raw.len);   /* owned here */
+    m.origin = "mx";
+    m.raw = raw.data;
+    m.raw_len = raw.len;
+
+    int rc = -1;
+    db_conn *c = db_pool_acquire(env->db, env->db_timeout_ms);
+    if (c == NULL) {
+        log_error("no database connection for the commit", "client", s->client_ip);
+    } else {
+        rc = smtp_commit_store(c, &m, s, jobs);
+        db_pool_release(env->db, c);
+    }
+    if (rc == 0) {
+        if (str_copy(qid, qidlen, m.queue_id) != 0)
+            panic("queue id buffer too small");
+        char size[32], nrcpt[32];
+        snprintf(size, sizeof size, "%zu", m.raw_len);
+        snprintf(nrcpt, sizeof nrcpt, "%zu", m.nrcpts);
+        log_info("message accepted", "queue_id", m.queue_id, "client", s->client_ip,
+                 "from", tx->mail_from, "nrcpt", nrcpt, "size", size,
+                 "message_id", m.message_id != NULL ? m.message_id : "");
+        if (env->accepted != NULL)
+            metrics_counter_inc(env->accepted);
+        if (env->accept_seconds != NULL)
+            metrics_histogram_observe(env->accept_seconds, smtp_commit_now() - t0);
+    }
+    free(m.message_id);
+    buf_release(&raw);
+    return rc;
+}
+
+void smtp_commit_publish(const smtp_commit_env *env, struct jobq *q, spool_jobs *jobs)
+{
+    if (jobs->n == 0) {
+        spool_jobs_release(jobs);
+        return;
+    }
+    if (q != NULL) {
+        db_conn *c = db_pool_acquire(env->db, env->db_timeout_ms);
+        if (c != NULL) {
+            worker_publish(q, c, jobs);
+            db_pool_release(env->db, c);
+        } else {
+            log_warn("no database connection to publish; the sweeper will");
+        }
+    }
+    spool_jobs_release(jobs);
+    memset(jobs, 0, sizeof *jobs);
+}

@@ -1,0 +1,45 @@
+/*
+ * smtp_commit.h - the durability step of mx: after the final dot, prepend
+ * Received:, then in ONE PostgreSQL transaction insert the message into
+ * the spool, create its "rewrite" job and an "accepted" trace event, and
+ * COMMIT. Only a successful commit lets the session answer 250; a failure
+ * gives 451 4.3.0 and nothing is stored (the client retries).
+ *
+ * Publishing the new job on Redis happens after the 250 has been written
+ * (smtp_commit_publish); if it fails the sweeper publishes the job later.
+ *
+ * Ownership: env and its pointers are borrowed (server-owned). The jobs
+ * list is filled for the caller, who passes it to smtp_commit_publish(),
+ * which releases it.
+ */
+#ifndef MAILYARD_SMTP_COMMIT_H
+#define MAILYARD_SMTP_COMMIT_H
+
+#include <stddef.h>
+#include "db.h"
+#include "metrics.h"
+#include "spool.h"
+#include "smtp_session.h"
+
+struct jobq;
+
+typedef struct smtp_commit_env {
+    db_pool        *db;
+    const char     *hostname;
+    int             db_timeout_ms;
+    metrics_family *accepted;        /* mailyard_smtp_messages_accepted_total */
+    metrics_family *accept_seconds;  /* mailyard_smtp_accept_seconds */
+} smtp_commit_env;
+
+/* Stores tx (which must have at least one recipient) for session s.
+ * Takes tx->data.body's bytes. Returns 0 with qid and jobs filled, or -1. */
+int  smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
+                         smtp_tx *tx, char *qid, size_t qidlen, spool_jobs *jobs);
+/* Publishes jobs on q (which may be NULL: left to the sweeper) and marks
+ * them published; releases the list. */
+void smtp_commit_publish(const smtp_commit_env *env, struct jobq *q, spool_jobs *jobs);
+/* The Message-ID header value of raw (header section only), or NULL.
+ * Caller frees. */
+char *smtp_commit_message_id(const char *raw, size_t len);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * smtp_parse.h - SMTP command-line parsing (RFC 5321 §4.1), without I/O.
+ *
+ * smtp_cmd_parse() splits one command line (CRLF already removed) into a
+ * verb and its argument text. smtp_mail_parse() and smtp_rcpt_parse() take
+ * the argument of MAIL and RCPT: the "FROM:"/"TO:" keyword, the path (via
+ * libcommon addr_parse_path) and the ESMTP parameters we support (SIZE=,
+ * BODY= on MAIL; none on RCPT). smtp_helo_valid() checks an EHLO/HELO
+ * argument.
+ *
+ * SECURITY: every input is peer-controlled. Lines longer than SMTP_LINE_MAX
+ * never reach these functions (the session discards them); control bytes,
+ * NUL and 8-bit bytes in a command line are refused (no SMTPUTF8).
+ *
+ * Ownership: results are written into caller-provided structs with fixed
+ * sized arrays; nothing is allocated.
+ */
+#ifndef MAILYARD_SMTP_PARSE_H
+#define MAILYARD_SMTP_PARSE_H
+
+#include <stddef.h>
+
+#define SMTP_LINE_MAX   512   /* command line including CRLF (§4.5.3.1.4) */
+#define SMTP_PATH_MAX   256   /* path without brackets (§4.5.3.1.3) */
+#define SMTP_DOMAIN_MAX 255
+
+enum smtp_verb {
+    SMTP_VERB_UNKNOWN = 0,
+    SMTP_VERB_EHLO, SMTP_VERB_HELO, SMTP_VERB_MAIL, SMTP_VERB_RCPT,
+    SMTP_VERB_DATA, SMTP_VERB_RSET, SMTP_VERB_NOOP, SMTP_VERB_QUIT,
+    SMTP_VERB_VRFY, SMTP_VERB_STARTTLS,
+};
+
+enum smtp_parse_result {
+    SMTP_PARSE_OK = 0,
+    SMTP_PARSE_UNKNOWN,     /* not a command we know: 500 5.5.2 */
+    SMTP_PARSE_BAD_BYTES,   /* NUL, control or 8-bit bytes: 500 5.5.2 */
+};
+
+typedef struct smtp_cmd {
+    enum smtp_verb verb;
+    char   arg[SMTP_LINE_MAX];  /* text after "VERB ", trailing blanks removed */
+    size_t arg_len;
+} smtp_cmd;
+
+/* Parses line[0..len) (no CRLF). Verbs are case-insensitive; the verb must
+ * be followed by a space or the end of the line. */
+enum smtp_parse_result smtp_cmd_parse(const char *line, size_t len, smtp_cmd *out);
+
+enum smtp_path_error {
+    SMTP_PATH_OK = 0,
+    SMTP_PATH_SYNTAX,         /* missing FROM:/TO: : 501 5.5.2 */
+    SMTP_PATH_BAD_ADDR,       /* bad mailbox syntax or length: 501 5.1.3/5.1.7 */
+    SMTP_PATH_ROUTE,          /* source route, '%' or '!': 553 5.7.1 */
+    SMTP_PATH_BAD_PARAM,      /* malformed or repeated parameter value: 501 5.5.4 */
+    SMTP_PATH_UNKNOWN_PARAM,  /* parameter we do not support: 555 5.5.4 */
+};
+
+typedef struct smtp_mail_args {
+    char      addr[SMTP_PATH_MAX + 1];  /* "" for the null sender */
+    long long size;                     /* SIZE=, or -1 when absent */
+    int       body_8bit;                /* BODY=8BITMIME given */
+} smtp_mail_args;
+
+/* arg is the text after "MAIL " (e.g. "FROM:<a@b> SIZE=10"). Parameters
+ * are only accepted when esmtp (the client said EHLO). */
+enum smtp_path_error smtp_mail_parse(const char *arg, int esmtp, smtp_mail_args *out);
+/* arg is the text after "RCPT "; the null path is refused. addr receives the
+ * mailbox (addrlen >= SMTP_PATH_MAX + 1). */
+enum smtp_path_error smtp_rcpt_parse(const char *arg, int esmtp, char *addr, size_t addrlen);
+/* 1 when s is a plausible EHLO/HELO argument: a domain or an address
+ * literal of at most SMTP_DOMAIN_MAX octets, from [A-Za-z0-9.-_:[]]. */
+int smtp_helo_valid(const char *s);
+
+#endif

@@ -1,0 +1,114 @@
+/*
+ * smtp_session.h - the SMTP server state machine, without I/O.
+ *
+ * A session is one connection (client address, HELO name, TLS, error
+ * count); a transaction (smtp_tx) is one MAIL..DATA exchange and is rolled
+ * back as a whole by RSET, EHLO/HELO, STARTTLS or a failed DATA.
+ *
+ * The server feeds bytes read from the socket with smtp_session_feed() and
+ * writes whatever replies appeared in s->out (then buf_reset()s it). The
+ * session asks the outside world through two callbacks, so tests can drive
+ * it without sockets: rcpt_check (is this recipient ours?) and commit (store
+ * the message durably; the 250 reply is only written after it returns 0).
+ * on_reply (optional) sees every reply code, for metrics and logs.
+ *
+ * feed() returns what the server must do next:
+ *   SMTP_ACT_CONTINUE  write s->out, read more;
+ *   SMTP_ACT_STARTTLS  write s->out (the 220), discard every byte already
+ *                      read, run the TLS handshake, then call
+ *                      smtp_session_tls_started();
+ *   SMTP_ACT_CLOSE     write s->out and close the connection.
+ * Bytes after the command that stopped processing (STARTTLS, QUIT, a fatal
+ * error) are ignored. feed() takes at most SMTP_FEED_MAX bytes per call, so
+ * pipelined replies stay bounded.
+ *
+ * STANDARDS: RFC 5321, RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 2920
+ * (PIPELINING), RFC 2034/3463 (enhanced status codes; not on the greeting
+ * and EHLO/HELO replies, as RFC 2034 says), RFC 3207 (STARTTLS).
+ *
+ * Ownership: smtp_session_create() returns a session the caller frees with
+ * smtp_session_free() (accepts NULL). cfg and arg are borrowed and must
+ * outlive the session. The tx passed to commit is borrowed for the call.
+ */
+#ifndef MAILYARD_SMTP_SESSION_H
+#define MAILYARD_SMTP_SESSION_H
+
+#include <stddef.h>
+#include "buf.h"
+#include "smtp_parse.h"
+#include "smtp_data.h"
+
+#define SMTP_FEED_MAX 4096
+
+enum smtp_rcpt_verdict {
+    SMTP_RCPT_ACCEPT = 0,     /* 250 2.1.5 */
+    SMTP_RCPT_UNKNOWN,        /* 550 5.1.1 */
+    SMTP_RCPT_RELAY_DENIED,   /* 554 5.7.1 */
+    SMTP_RCPT_TEMPFAIL,       /* 451 4.4.3 */
+};
+
+enum smtp_action { SMTP_ACT_CONTINUE = 0, SMTP_ACT_STARTTLS, SMTP_ACT_CLOSE };
+enum smtp_state  { SMTP_STATE_CMD = 0, SMTP_STATE_DATA, SMTP_STATE_CLOSED };
+
+typedef struct smtp_tx {
+    char      mail_from[SMTP_PATH_MAX + 1];  /* "" for the null sender */
+    long long declared_size;                 /* MAIL SIZE=, -1 if none */
+    int       body_8bit;
+    char    **rcpts;                         /* owned array of owned strings */
+    size_t    nrcpts, cap;
+    size_t    nrejected;                     /* RCPTs refused (any reason) */
+    smtp_data data;                          /* the message, once DATA began */
+    int       in_data;
+} smtp_tx;
+
+struct smtp_session;
+typedef enum smtp_rcpt_verdict (*smtp_rcpt_fn)(void *arg, const char *addr);
+/* Stores s->tx durably. On success writes the queue id into qid and
+ * returns 0; -1 on a temporary failure (the client gets 451 4.3.0). The
+ * callback may take the message bytes (buf_steal(&tx->data.body, ...)). */
+typedef int  (*smtp_commit_fn)(void *arg, struct smtp_session *s, smtp_tx *tx,
+                               char *qid, size_t qidlen);
+/* Called for every reply line group: code (e.g. 250) and the text of the
+ * (last) line, e.g. "5.1.1 <a@b>: Recipient address rejected". */
+typedef void (*smtp_reply_fn)(void *arg, struct smtp_session *s, int code,
+                              const char *text);
+
+typedef struct smtp_session_cfg {
+    const char    *hostname;
+    size_t         max_message_size;
+    size_t         max_rcpts;
+    int            max_errors;
+    int            tls_available;   /* a certificate is configured */
+    smtp_rcpt_fn   rcpt_check;
+    smtp_commit_fn commit;
+    smtp_reply_fn  on_reply;        /* may be NULL */
+} smtp_session_cfg;
+
+typedef struct smtp_session {
+    const smtp_session_cfg *cfg;            /* borrowed */
+    void  *arg;                             /* borrowed, passed to callbacks */
+    char   client_ip[64];
+    char   helo[SMTP_DOMAIN_MAX + 1];       /* "" until EHLO/HELO */
+    int    esmtp;                           /* EHLO (not HELO) was used */
+    int    tls;                             /* TLS is active */
+    int    errors;
+    enum smtp_state state;
+    buf    in;                              /* partial command line (owned) */
+    int    discarding;                      /* inside an over-long line */
+    int    tls_pending;                     /* STARTTLS accepted, feed() stops */
+    buf    out;                             /* replies to write (owned) */
+    smtp_tx *tx;                            /* owned; NULL outside MAIL..DATA */
+} smtp_session;
+
+/* Creates a session and queues the 220 greeting in s->out. */
+smtp_session *smtp_session_create(const smtp_session_cfg *cfg, const char *client_ip,
+                                  void *arg);
+void smtp_session_free(smtp_session *s);
+enum smtp_action smtp_session_feed(smtp_session *s, const char *p, size_t n);
+void smtp_session_tls_started(smtp_session *s);
+/* Queues a final reply (421 timeouts, shutdown) and closes the session. */
+void smtp_session_abort(smtp_session *s, int code, const char *text);
+/* Rolls back the current transaction (frees s->tx). */
+void smtp_session_tx_rollback(smtp_session *s);
+
+#endif
