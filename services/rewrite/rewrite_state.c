@@ -1,0 +1,138 @@
+/*
+ * rewrite_state.c - start-up configuration of the rewrite service and the
+ * resolver that connects classification to PostgreSQL and the lists
+ * service (see rewrite.h). Configuration problems here are a broken
+ * environment: fatal().
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "rewrite.h"
+#include "rewrite_addr.h"
+#include "rewrite_store.h"
+#include "xalloc.h"
+
+/* Splits the secrets file into one secret per non-empty line. */
+static void state_secrets_load(rewrite_state *st, const config *cfg)
+{
+    char err[256];
+    char *text = config_secret(cfg, "MAILYARD_SRS_SECRETS_FILE", err, sizeof(err));
+    if (text == NULL)
+        fatal("MAILYARD_SRS_SECRETS_FILE is required (SRS secrets, one per line)",
+              "error", err);
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        size_t n = strlen(line);
+        while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
+            line[--n] = '\0';
+        if (n == 0)
+            continue;
+        if (st->nsecrets == REWRITE_MAX_SECRETS)
+            fatal("too many SRS secrets", "file", "MAILYARD_SRS_SECRETS_FILE");
+        st->secrets[st->nsecrets++] = xstrdup(line);
+    }
+    config_secret_free(text);
+    if (st->nsecrets == 0)
+        fatal("MAILYARD_SRS_SECRETS_FILE holds no secret");
+}
+
+static long state_long(const config *cfg, const char *key, long def, long min, long max)
+{
+    long v = config_get_long(cfg, key, def);
+    if (v < min || v > max)
+        fatal("configuration value out of range", "key", key);
+    return v;
+}
+
+void rewrite_state_init(rewrite_state *st, service *svc)
+{
+    const config *cfg = svc->cfg;
+    memset(st, 0, sizeof(*st));
+    st->svc = svc;
+
+    state_secrets_load(st, cfg);
+    const char *dom = config_get(cfg, "MAILYARD_SRS_DOMAIN", NULL);
+    if (dom != NULL && *dom != '\0') {
+        char norm[256];
+        if (rewrite_addr_domain_normalize(dom, norm, sizeof(norm)) != 0)
+            fatal("MAILYARD_SRS_DOMAIN is not a valid domain name", "value", dom);
+        st->srs_domain = xstrdup(norm);
+    }
+    st->srs.secrets.secrets = (const char *const *)st->secrets;
+    st->srs.secrets.nsecrets = st->nsecrets;
+    st->srs.secrets.max_age_days =
+        (int)state_long(cfg, "MAILYARD_SRS_MAX_AGE_DAYS", 21, 1, 365);
+    st->srs.domain = st->srs_domain;
+
+    st->plan.max_depth = (int)state_long(cfg, "MAILYARD_REWRITE_MAX_DEPTH", 10, 1, 100);
+    st->plan.max_targets =
+        (size_t)state_long(cfg, "MAILYARD_REWRITE_MAX_TARGETS", 1000, 1, 1000000);
+    st->max_alias_targets =
+        state_long(cfg, "MAILYARD_REWRITE_MAX_ALIAS_TARGETS", 1000, 1, 100000);
+    st->max_page = state_long(cfg, "MAILYARD_REWRITE_MAX_PAGE", 1000, 1, 100000);
+    st->db_timeout_ms = (int)state_long(cfg, "MAILYARD_DB_ACQUIRE_TIMEOUT_MS", 5000,
+                                        1, 600000);
+
+    const char *host = config_get(cfg, "MAILYARD_HOSTNAME", NULL);
+    if (host == NULL || *host == '\0') {
+        if (gethostname(st->reporting_mta, sizeof(st->reporting_mta) - 1) != 0)
+            str_copy(st->reporting_mta, sizeof(st->reporting_mta), "localhost");
+    } else if (str_copy(st->reporting_mta, sizeof(st->reporting_mta), host) != 0) {
+        fatal("MAILYARD_HOSTNAME is too long");
+    }
+
+    const char *url = config_get(cfg, "MAILYARD_LISTS_URL", "http://127.0.0.1:9103");
+    long timeout = state_long(cfg, "MAILYARD_REWRITE_LISTS_TIMEOUT_MS", 2000, 1, 60000);
+    long cache = state_long(cfg, "MAILYARD_REWRITE_LISTS_CACHE_SECONDS", 10, 0, 3600);
+    st->lists = rewrite_lists_create(url, svc->admin_token, timeout, (int)cache);
+    static const char *const labels[] = { "event", NULL };
+    st->m_decisions = metrics_counter(svc->metrics, "mailyard_rewrite_decisions_total",
+                                      "Recipient decisions of the rewrite stage, by event",
+                                      labels);
+    log_info("rewrite configured", "srs_domain",
+             st->srs_domain ? st->srs_domain : "(alias domain)", "lists_url", url);
+}
+
+void rewrite_state_release(rewrite_state *st)
+{
+    if (st == NULL)
+        return;
+    for (size_t i = 0; i < st->nsecrets; i++) {
+        memset(st->secrets[i], 0, strlen(st->secrets[i]));
+        free(st->secrets[i]);
+    }
+    free(st->srs_domain);
+    rewrite_lists_free(st->lists);
+    memset(st, 0, sizeof(*st));
+}
+
+static int lookup_domain(void *arg, const char *domain)
+{
+    rewrite_lookup *lk = arg;
+    return rewrite_store_domain_exists(lk->db, domain);
+}
+
+static int lookup_alias(void *arg, const char *addr, strlist *out)
+{
+    rewrite_lookup *lk = arg;
+    return rewrite_store_alias_targets(lk->db, addr, out);
+}
+
+static int lookup_list(void *arg, const char *addr)
+{
+    rewrite_lookup *lk = arg;
+    return rewrite_lists_exists(lk->lists, addr);
+}
+
+void rewrite_resolver_init(rewrite_resolver *r, rewrite_lookup *lk)
+{
+    r->domain_is_ours = lookup_domain;
+    r->alias_get = lookup_alias;
+    r->list_exists = lookup_list;
+    r->arg = lk;
+}
