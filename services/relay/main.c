@@ -1,0 +1,25 @@
+/*
+ * main.c - mailyard-relay: the last stage. Consumes "relay" jobs, delivers
+ * by SMTP to each domain's MX (or a smarthost) or into a Maildir, retries
+ * with backoff, bounces with DSNs, and serves /v1/queue. See docs/relay.md.
+ */
+#include "relay.h"
+
+int main(int argc, char **argv)
+{
+    service svc;
+    relay_state st;
+
+    if (service_init(&svc, "relay", "127.0.0.1:9105", argc, argv) != 0)
+        return 1;
+    if (relay_state_init(&st, &svc) != 0 || relay_api_register(&svc, &st) != 0 ||
+        service_add_worker(&svc, "relay", relay_job_handle, &st) != 0) {
+        relay_state_free(&st);
+        service_cleanup(&svc);
+        return 1;
+    }
+    int rc = service_run(&svc);
+    relay_state_free(&st);
+    service_cleanup(&svc);
+    return rc;
+}

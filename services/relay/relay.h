@@ -1,0 +1,102 @@
+/*
+ * relay.h - the relay service's shared state and its modules' entry points:
+ * configuration (relay_state.c), transports (relay_transport.c), the
+ * relay.deliveries table (relay_db.c), the job handler (relay_job.c) and
+ * the admin API (relay_api.c).
+ *
+ * Ownership: main owns one relay_state (on its stack), fills it with
+ * relay_state_init() and releases it with relay_state_free() after
+ * service_run() returned. Worker threads and API handlers borrow it; what
+ * they change is only atomic (the maildir counter) or thread-safe (the
+ * metrics, the unbound context).
+ */
+#ifndef MAILYARD_RELAY_H
+#define MAILYARD_RELAY_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "db.h"
+#include "metrics.h"
+#include "relay_smtp.h"
+#include "service.h"
+#include "spool.h"
+#include "worker.h"
+
+struct ub_ctx;
+
+enum relay_transport_kind { RELAY_TRANSPORT_MX, RELAY_TRANSPORT_SMARTHOST,
+                            RELAY_TRANSPORT_MAILDIR };
+
+typedef struct relay_state {
+    enum relay_transport_kind transport;
+    char            hostname[256];       /* MAILYARD_HOSTNAME or gethostname() */
+    char            helo[256];           /* MAILYARD_RELAY_HELO, default hostname */
+    char            smarthost[256];      /* host part of MAILYARD_RELAY_SMARTHOST */
+    int             smarthost_port;
+    const char     *maildir;             /* MAILYARD_RELAY_MAILDIR (config-owned) */
+    int             smtp_port;           /* MAILYARD_RELAY_SMTP_PORT */
+    int             timeout_s;           /* MAILYARD_RELAY_TIMEOUT_SECONDS */
+    long            retry_base;          /* MAILYARD_RELAY_RETRY_BASE_SECONDS */
+    long            retry_max;           /* MAILYARD_RELAY_RETRY_MAX_SECONDS */
+    long            max_age;             /* MAILYARD_RELAY_MAX_AGE_SECONDS */
+    struct ub_ctx  *dns;                 /* owned; NULL unless transport mx */
+    atomic_ulong    maildir_counter;
+    db_pool        *db;                  /* borrowed from the service */
+    metrics_family *m_deliveries;        /* mailyard_relay_deliveries_total{result} */
+    metrics_family *m_attempt_seconds;   /* mailyard_relay_attempt_seconds */
+} relay_state;
+
+/* relay_state.c: reads the MAILYARD_RELAY_* settings, creates the resolver
+ * and the maildir, registers metrics. 0, or -1 after logging why. */
+int  relay_state_init(relay_state *st, service *svc);
+void relay_state_free(relay_state *st);
+
+/* relay_transport.c: the outcome of one delivery attempt for a recipient. */
+typedef struct relay_outcome {
+    int  code;                        /* 2xx delivered, 4xx deferred, 5xx bounced */
+    char status[16];                  /* enhanced status code, always set */
+    char reply[RELAY_SMTP_REPLY_MAX]; /* remote reply or our explanation */
+    char host[320];                   /* "mx.example[192.0.2.1]:25", "maildir:/x" or "" */
+    char tls[128];                    /* TLS version and cipher, or "" */
+} relay_outcome;
+
+/* Attempts delivery of msg to rcpts (all in domain) with the configured
+ * transport; fills out[0..n). Never fails as a whole: problems become 4xx
+ * or 5xx outcomes. */
+void relay_transport_deliver(relay_state *st, int thread_no, const spool_message *msg,
+                             const char *mail_from, const char *domain,
+                             const char *const *rcpts, size_t n, relay_outcome *out);
+
+/* relay_db.c: relay.deliveries. */
+typedef struct relay_row {
+    int64_t id;
+    char   *rcpt;        /* owned */
+    int     attempts;
+    int     expired;     /* older than max_age */
+    char   *last_reply;  /* owned; NULL before the first failed attempt */
+} relay_row;
+
+int  relay_db_insert_rcpts(db_conn *c, const spool_job *job, const spool_message *msg,
+                           const char *mail_from, const char *const *rcpts, size_t n);
+/* Pending rows of the job that are due, locked; *rows owned by caller
+ * (relay_db_rows_free). Returns the count or -1. */
+int  relay_db_load_due(db_conn *c, int64_t job_id, long max_age, relay_row **rows);
+void relay_db_rows_free(relay_row *rows, size_t n);
+/* state "delivered" / "bounced" / "pending" (deferred: next_attempt_at
+ * = now + delay seconds, but never later than created_at + max_age, so an
+ * expiring row is bounced on time). host "" is stored as NULL. */
+int  relay_db_update(db_conn *c, int64_t id, const char *state, int attempts,
+                     long delay, long max_age, const char *reply, const char *host);
+/* Counts the job's pending rows and their earliest next_attempt_at. */
+int  relay_db_job_pending(db_conn *c, int64_t job_id, long *npending, time_t *earliest);
+
+/* relay_job.c: the "relay" stage handler (worker.h). arg is relay_state. */
+enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx);
+
+/* relay_api.c: GET /v1/queue and /v1/queue/{queue_id}. */
+int  relay_api_register(service *svc, relay_state *st);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * relay_dns.h - MX and address lookups for the "mx" transport, on
+ * libunbound.
+ *
+ * relay_dns_create() builds the resolver: a forwarder for every entry of
+ * MAILYARD_DNS_SERVERS ("ip" or "ip@port", comma separated), or
+ * /etc/resolv.conf when that is empty; "do-not-query-localhost: no" so a
+ * loopback resolver works. A ub_ctx is thread-safe; one is shared by all
+ * worker threads.
+ *
+ * relay_dns_mx() answers RFC 5321 §5.1: the MX hosts sorted by preference
+ * (ties keep DNS order), or, when the domain has no MX records, the domain
+ * itself as an implicit MX. A null MX (RFC 7505: one MX whose exchange is
+ * ".") is reported as RELAY_DNS_NULLMX. RELAY_DNS_NXDOMAIN is a name that
+ * does not exist; RELAY_DNS_TEMPFAIL is SERVFAIL, a timeout or any other
+ * resolver error.
+ *
+ * relay_dns_addrs() resolves a host name (or IP literal) to its A then
+ * AAAA addresses with the given port.
+ *
+ * Ownership: the context is owned by the relay state (relay_dns_free()
+ * accepts NULL); results are written into caller arrays.
+ */
+#ifndef MAILYARD_RELAY_DNS_H
+#define MAILYARD_RELAY_DNS_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct ub_ctx;
+
+enum relay_dns_status {
+    RELAY_DNS_OK,
+    RELAY_DNS_NXDOMAIN,
+    RELAY_DNS_NODATA,     /* the name exists but has no such records */
+    RELAY_DNS_NULLMX,
+    RELAY_DNS_TEMPFAIL,
+};
+
+#define RELAY_DNS_MAX_MX    16
+#define RELAY_DNS_MAX_ADDRS 16
+
+typedef struct relay_mx {
+    char host[256];
+    int  pref;
+} relay_mx;
+
+typedef struct relay_addr {
+    struct sockaddr_storage sa;
+    socklen_t               len;
+    char                    text[64];   /* "192.0.2.1" or "2001:db8::1" */
+} relay_addr;
+
+/* servers: MAILYARD_DNS_SERVERS or "" / NULL. NULL and err filled on failure. */
+struct ub_ctx *relay_dns_create(const char *servers, char *err, size_t errlen);
+void           relay_dns_free(struct ub_ctx *ctx);
+
+enum relay_dns_status relay_dns_mx(struct ub_ctx *ctx, const char *domain,
+                                   relay_mx *out, size_t *n, char *err, size_t errlen);
+enum relay_dns_status relay_dns_addrs(struct ub_ctx *ctx, const char *host, int port,
+                                      relay_addr *out, size_t *n, char *err, size_t errlen);
+/* Pure helper: the wire-format domain name at rdata[0..len) as text into
+ * out ("." for the root). Returns 0, or -1 if malformed. Unit-tested. */
+int            relay_dns_name_text(const unsigned char *rdata, size_t len,
+                                   char *out, size_t outlen);
+
+#endif

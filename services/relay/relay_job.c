@@ -1,0 +1,283 @@
+/*
+ * relay_job.c - the "relay" stage handler: turns a job's payload
+ * {"mail_from": sender, "rcpts": [addr, ...]} into relay.deliveries rows
+ * (idempotently), attempts every due pending row of the job (one SMTP
+ * transaction per domain, up to RELAY_RCPTS_PER_TXN recipients each),
+ * records each outcome (row, trace event, metric), queues one DSN for the
+ * recipients that bounced, and tells the worker loop whether the job is
+ * done or when to come back.
+ *
+ * Runs inside the worker's transaction (worker.h): the delivery rows, the
+ * events, the DSN message and its rewrite job commit together with the
+ * job's new state. A crash between a remote 250 and the commit means the
+ * recipient is tried again (at-least-once delivery, as every MTA).
+ *
+ * SECURITY: the payload is written by our own stages but is still checked:
+ * sizes, types, and addresses without line breaks or brackets (they end up
+ * on the SMTP wire and in headers).
+ */
+#include "relay.h"
+#include "relay_backoff.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "dsn.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define RELAY_MAX_RCPTS      10000
+#define RELAY_RCPTS_PER_TXN  100
+#define RELAY_ADDR_MAX       256
+
+static int  job_addr_ok(const char *a, int allow_null);
+static int  job_domain_cmp(const void *a, const void *b);
+static const char *job_domain(const char *rcpt);
+static void job_mark_invalid(relay_outcome *o);
+static void job_mark_expired(relay_outcome *o, const relay_row *row);
+static int  job_record(relay_state *st, worker_job_ctx *ctx, const spool_message *msg,
+                       const relay_row *row, const relay_outcome *o, dsn_rcpt *bounces,
+                       char (*remote)[340], char (*diag)[RELAY_SMTP_REPLY_MAX + 8],
+                       size_t *nb);
+
+typedef struct job_item {
+    size_t      row;      /* index into rows */
+    const char *domain;   /* points into rows[row].rcpt */
+} job_item;
+
+enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
+{
+    relay_state *st = arg;
+    const spool_job *job = ctx->job;
+    enum worker_verdict verdict = WORKER_ERROR;
+    spool_message *msg = NULL;
+    relay_row *rows = NULL;
+    relay_outcome *oc = NULL;
+    job_item *items = NULL;
+    dsn_rcpt *bounces = NULL;
+    char (*remote)[340] = NULL;
+    char (*diag)[RELAY_SMTP_REPLY_MAX + 8] = NULL;
+    const char **rcpts = NULL;
+    int nrows = 0;
+    char jid[24];
+
+    snprintf(jid, sizeof(jid), "%" PRId64, job->id);
+
+    /* 1. The payload. */
+    json_t *jf = json_object_get(job->payload, "mail_from");
+    json_t *jr = json_object_get(job->payload, "rcpts");
+    size_t nr = json_is_array(jr) ? json_array_size(jr) : 0;
+    if (!json_is_string(jf) || !job_addr_ok(json_string_value(jf), 1) ||
+        !json_is_array(jr) || nr == 0 || nr > RELAY_MAX_RCPTS) {
+        log_error("malformed relay payload", "job_id", jid);
+        json_t *d = json_pack("{s:s}", "error", "malformed relay payload");
+        int ev = spool_event(ctx->db, job->message_id, job->id, "relay", "failed", d);
+        json_decref(d);
+        return ev == 0 ? WORKER_FAILED : WORKER_ERROR;
+    }
+    const char *mail_from = json_string_value(jf);
+    rcpts = xcalloc(nr, sizeof(*rcpts));
+    size_t nvalid = 0;
+    for (size_t i = 0; i < nr; i++) {
+        json_t *e = json_array_get(jr, i);
+        const char *a = json_is_string(e) ? json_string_value(e) : NULL;
+        if (a == NULL || a[0] == '\0' || strlen(a) > RELAY_ADDR_MAX ||
+            strpbrk(a, "\r\n") != NULL) {
+            log_warn("skipping a malformed recipient in the payload", "job_id", jid);
+            continue;
+        }
+        rcpts[nvalid++] = a;
+    }
+
+    /* 2. The message and the rows. */
+    if (spool_message_load(ctx->db, job->message_id, &msg) != 0) {
+        log_error("cannot load the message", "job_id", jid);
+        goto out;
+    }
+    if (relay_db_insert_rcpts(ctx->db, job, msg, mail_from, rcpts, nvalid) != 0)
+        goto out;
+    nrows = relay_db_load_due(ctx->db, job->id, st->max_age, &rows);
+    if (nrows < 0)
+        goto out;
+
+    /* 3. Attempt delivery, grouped by domain. */
+    oc = xcalloc((size_t)nrows + 1, sizeof(*oc));
+    items = xcalloc((size_t)nrows + 1, sizeof(*items));
+    size_t nitems = 0;
+    for (int i = 0; i < nrows; i++) {
+        if (rows[i].expired)
+            job_mark_expired(&oc[i], &rows[i]);
+        else if (!job_addr_ok(rows[i].rcpt, 0))
+            job_mark_invalid(&oc[i]);
+        else
+            items[nitems++] = (job_item){ (size_t)i, job_domain(rows[i].rcpt) };
+    }
+    qsort(items, nitems, sizeof(*items), job_domain_cmp);
+    const char *group[RELAY_RCPTS_PER_TXN];
+    relay_outcome gout[RELAY_RCPTS_PER_TXN];
+    for (size_t s = 0; s < nitems;) {
+        size_t e = s + 1;
+        while (e < nitems && e - s < RELAY_RCPTS_PER_TXN &&
+               strcasecmp(items[e].domain, items[s].domain) == 0)
+            e++;
+        for (size_t k = s; k < e; k++)
+            group[k - s] = rows[items[k].row].rcpt;
+        relay_transport_deliver(st, ctx->thread_no, msg, mail_from, items[s].domain, group,
+                                e - s, gout);
+        for (size_t k = s; k < e; k++)
+            oc[items[k].row] = gout[k - s];
+        s = e;
+    }
+
+    /* 4. Record outcomes; collect bounces for one DSN. */
+    bounces = xcalloc((size_t)nrows + 1, sizeof(*bounces));
+    remote = xcalloc((size_t)nrows + 1, sizeof(*remote));
+    diag = xcalloc((size_t)nrows + 1, sizeof(*diag));
+    size_t nb = 0;
+    for (int i = 0; i < nrows; i++)
+        if (job_record(st, ctx, msg, &rows[i], &oc[i], bounces, remote, diag, &nb) != 0)
+            goto out;
+    if (nb > 0 && dsn_queue(ctx->db, st->hostname, msg, mail_from, bounces, nb, DSN_FAILED,
+                            ctx->outputs) < 0) {
+        log_error("queueing a DSN failed", "job_id", jid, "queue_id", msg->queue_id);
+        goto out;
+    }
+
+    /* 5. The verdict. */
+    long npending = 0;
+    time_t earliest = 0;
+    if (relay_db_job_pending(ctx->db, job->id, &npending, &earliest) != 0)
+        goto out;
+    if (npending == 0) {
+        verdict = WORKER_DONE;
+    } else {
+        ctx->retry_at = earliest > 0 ? earliest : time(NULL) + st->retry_base;
+        verdict = WORKER_DEFER;
+    }
+out:
+    free(diag);
+    free(remote);
+    free(bounces);
+    free(items);
+    free(oc);
+    relay_db_rows_free(rows, nrows > 0 ? (size_t)nrows : 0);
+    spool_message_free(msg);
+    free(rcpts);
+    return verdict;
+}
+
+/* Updates the row, appends the trace event, counts the metric and adds a
+ * bounce to the DSN list (bounces[i] point into remote[i], diag[i] and the
+ * row, which outlive the dsn_queue call). */
+static int job_record(relay_state *st, worker_job_ctx *ctx, const spool_message *msg,
+                      const relay_row *row, const relay_outcome *o, dsn_rcpt *bounces,
+                      char (*remote)[340], char (*diag)[RELAY_SMTP_REPLY_MAX + 8], size_t *nb)
+{
+    const char *state, *event;
+    long delay = 0;
+    int attempts = row->attempts;
+
+    if (o->code / 100 == 2) {
+        state = "delivered";
+        event = "delivered";
+        attempts++;
+    } else if (o->code / 100 == 4 && !row->expired) {
+        state = "pending";
+        event = "deferred";
+        attempts++;
+        delay = relay_backoff_delay(attempts, st->retry_base, st->retry_max);
+    } else {
+        state = "bounced";
+        event = "bounced";
+        if (!row->expired)
+            attempts++;
+    }
+    if (relay_db_update(ctx->db, row->id, state, attempts, delay, st->max_age, o->reply,
+                        o->host) != 0)
+        return -1;
+    json_t *d = json_pack("{s:s, s:s, s:s, s:i}", "rcpt", row->rcpt, "reply", o->reply,
+                          "status", o->status, "attempts", attempts);
+    if (d == NULL)   /* not UTF-8 (cannot happen for replies: relay_reply cleans them) */
+        d = json_pack("{s:s, s:i}", "status", o->status, "attempts", attempts);
+    if (d == NULL)
+        panic("json_pack failed");
+    if (o->host[0] != '\0')
+        json_object_set_new(d, "host", json_string(o->host));
+    if (o->tls[0] != '\0')
+        json_object_set_new(d, "tls", json_string(o->tls));
+    if (delay > 0)
+        json_object_set_new(d, "retry_in_seconds", json_integer(delay));
+    int ev = spool_event(ctx->db, msg->id, ctx->job->id, "relay", event, d);
+    json_decref(d);
+    if (ev != 0)
+        return -1;
+    metrics_counter_inc(st->m_deliveries, event);
+    log_info(event, "queue_id", msg->queue_id, "rcpt", row->rcpt, "reply", o->reply,
+             "host", o->host);
+    if (strcmp(state, "bounced") == 0) {
+        dsn_rcpt *b = &bounces[*nb];
+        b->rcpt = row->rcpt;
+        b->status = o->status;
+        snprintf(diag[*nb], sizeof(diag[*nb]), "smtp; %s", o->reply);
+        b->diagnostic = diag[*nb];
+        b->remote_mta = NULL;
+        if (o->host[0] != '\0' && strncmp(o->host, "maildir:", 8) != 0) {
+            size_t hl = strcspn(o->host, "[");
+            snprintf(remote[*nb], sizeof(remote[*nb]), "dns; %.*s", (int)hl, o->host);
+            b->remote_mta = remote[*nb];
+        }
+        (*nb)++;
+    }
+    return 0;
+}
+
+/* A path's mailbox as we accept it on the wire: bounded, no line breaks,
+ * brackets or white space, and local@domain (or "" where the null sender is
+ * allowed). */
+static int job_addr_ok(const char *a, int allow_null)
+{
+    if (a[0] == '\0')
+        return allow_null;
+    if (strlen(a) > RELAY_ADDR_MAX || strpbrk(a, "\r\n<> \t") != NULL)
+        return 0;
+    const char *at = strrchr(a, '@');
+    return at != NULL && at != a && at[1] != '\0';
+}
+
+static const char *job_domain(const char *rcpt)
+{
+    const char *at = strrchr(rcpt, '@');
+    return at ? at + 1 : "";
+}
+
+static int job_domain_cmp(const void *a, const void *b)
+{
+    const job_item *x = a, *y = b;
+    int c = strcasecmp(x->domain, y->domain);
+    if (c != 0)
+        return c;
+    return (x->row > y->row) - (x->row < y->row);
+}
+
+static void job_mark_invalid(relay_outcome *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->code = 553;
+    (void)str_copy(o->status, sizeof(o->status), "5.1.3");
+    (void)str_copy(o->reply, sizeof(o->reply),
+                   "553 5.1.3 bad destination mailbox address syntax");
+}
+
+static void job_mark_expired(relay_outcome *o, const relay_row *row)
+{
+    memset(o, 0, sizeof(*o));
+    o->code = 0;   /* neither delivered nor deferred: recorded as bounced */
+    (void)str_copy(o->status, sizeof(o->status), "4.4.7");
+    snprintf(o->reply, sizeof(o->reply), "expired: message too old, undeliverable after %d "
+             "attempts%s%.400s", row->attempts, row->last_reply ? "; last reply: " : "",
+             row->last_reply ? row->last_reply : "");
+}

@@ -1,0 +1,156 @@
+/*
+ * relay_state.c - the relay's configuration and long-lived resources:
+ * reads MAILYARD_RELAY_*, MAILYARD_DNS_SERVERS and MAILYARD_HOSTNAME,
+ * creates the unbound context (transport mx) or the Maildir (transport
+ * maildir), and registers the relay's metrics. Owns what relay_state owns
+ * (see relay.h).
+ */
+#include "relay.h"
+#include "relay_dns.h"
+#include "relay_maildir.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "xalloc.h"
+
+static int state_smarthost_parse(relay_state *st, const char *v);
+static long state_positive(const config *cfg, const char *key, long def);
+
+int relay_state_init(relay_state *st, service *svc)
+{
+    const config *cfg = svc->cfg;
+    char err[256];
+
+    memset(st, 0, sizeof(*st));
+    atomic_init(&st->maildir_counter, 0);
+    st->db = svc->db;
+
+    const char *host = config_get(cfg, "MAILYARD_HOSTNAME", NULL);
+    if (host == NULL || host[0] == '\0') {
+        if (gethostname(st->hostname, sizeof(st->hostname)) != 0)
+            (void)str_copy(st->hostname, sizeof(st->hostname), "localhost");
+        st->hostname[sizeof(st->hostname) - 1] = '\0';
+    } else if (str_copy(st->hostname, sizeof(st->hostname), host) != 0) {
+        log_error("MAILYARD_HOSTNAME is too long");
+        return -1;
+    }
+    const char *helo = config_get(cfg, "MAILYARD_RELAY_HELO", st->hostname);
+    if (helo[0] == '\0' || strpbrk(helo, " \r\n") != NULL ||
+        str_copy(st->helo, sizeof(st->helo), helo) != 0) {
+        log_error("MAILYARD_RELAY_HELO is not a valid host name", "value", helo);
+        return -1;
+    }
+    st->smtp_port = (int)config_get_long(cfg, "MAILYARD_RELAY_SMTP_PORT", 25);
+    if (st->smtp_port < 1 || st->smtp_port > 65535) {
+        log_error("MAILYARD_RELAY_SMTP_PORT out of range");
+        return -1;
+    }
+    st->timeout_s = (int)state_positive(cfg, "MAILYARD_RELAY_TIMEOUT_SECONDS", 60);
+    st->retry_base = state_positive(cfg, "MAILYARD_RELAY_RETRY_BASE_SECONDS", 300);
+    st->retry_max = state_positive(cfg, "MAILYARD_RELAY_RETRY_MAX_SECONDS", 4200);
+    st->max_age = state_positive(cfg, "MAILYARD_RELAY_MAX_AGE_SECONDS", 432000);
+
+    const char *tr = config_get(cfg, "MAILYARD_RELAY_TRANSPORT", "mx");
+    if (strcmp(tr, "mx") == 0) {
+        st->transport = RELAY_TRANSPORT_MX;
+        st->dns = relay_dns_create(config_get(cfg, "MAILYARD_DNS_SERVERS", ""),
+                                   err, sizeof(err));
+        if (st->dns == NULL) {
+            log_error("cannot set up the DNS resolver", "error", err);
+            return -1;
+        }
+    } else if (strcmp(tr, "smarthost") == 0) {
+        st->transport = RELAY_TRANSPORT_SMARTHOST;
+        if (state_smarthost_parse(st, config_get(cfg, "MAILYARD_RELAY_SMARTHOST", "")) != 0)
+            return -1;
+    } else if (strcmp(tr, "maildir") == 0) {
+        st->transport = RELAY_TRANSPORT_MAILDIR;
+        st->maildir = config_get(cfg, "MAILYARD_RELAY_MAILDIR", "");
+        if (st->maildir[0] == '\0') {
+            log_error("MAILYARD_RELAY_TRANSPORT=maildir needs MAILYARD_RELAY_MAILDIR");
+            return -1;
+        }
+        if (relay_maildir_prepare(st->maildir, err, sizeof(err)) != 0) {
+            log_error("cannot prepare the maildir", "error", err);
+            return -1;
+        }
+    } else {
+        log_error("MAILYARD_RELAY_TRANSPORT must be mx, smarthost or maildir", "value", tr);
+        return -1;
+    }
+
+    static const char *const result_label[] = { "result", NULL };
+    static const double bounds[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120 };
+    st->m_deliveries = metrics_counter(svc->metrics, "mailyard_relay_deliveries_total",
+                                       "Delivery outcomes per recipient.", result_label);
+    st->m_attempt_seconds = metrics_histogram(svc->metrics, "mailyard_relay_attempt_seconds",
+                                              "Duration of one delivery attempt (one "
+                                              "transaction to one domain).",
+                                              NULL, bounds, sizeof(bounds) / sizeof(bounds[0]));
+    char ports[16];
+    snprintf(ports, sizeof(ports), "%d", st->smtp_port);
+    log_info("relay configured", "transport", tr, "hostname", st->hostname,
+             "smtp_port", ports);
+    return 0;
+}
+
+void relay_state_free(relay_state *st)
+{
+    if (st == NULL)
+        return;
+    relay_dns_free(st->dns);
+    st->dns = NULL;
+}
+
+/* "host:port" or "[v6]:port" or "host" (port 25). */
+static int state_smarthost_parse(relay_state *st, const char *v)
+{
+    const char *host = v, *port = NULL;
+    size_t hl;
+
+    if (v[0] == '[') {
+        const char *end = strchr(v, ']');
+        if (end == NULL)
+            goto bad;
+        host = v + 1;
+        hl = (size_t)(end - host);
+        if (end[1] == ':')
+            port = end + 2;
+        else if (end[1] != '\0')
+            goto bad;
+    } else {
+        const char *colon = strrchr(v, ':');
+        hl = colon ? (size_t)(colon - v) : strlen(v);
+        port = colon ? colon + 1 : NULL;
+    }
+    if (hl == 0 || hl >= sizeof(st->smarthost))
+        goto bad;
+    memcpy(st->smarthost, host, hl);
+    st->smarthost[hl] = '\0';
+    st->smarthost_port = 25;
+    if (port != NULL) {
+        char *e = NULL;
+        long p = strtol(port, &e, 10);
+        if (e == port || *e != '\0' || p < 1 || p > 65535)
+            goto bad;
+        st->smarthost_port = (int)p;
+    }
+    return 0;
+bad:
+    log_error("MAILYARD_RELAY_SMARTHOST must be host:port", "value", v);
+    return -1;
+}
+
+static long state_positive(const config *cfg, const char *key, long def)
+{
+    long v = config_get_long(cfg, key, def);
+    if (v < 1) {
+        log_warn("setting must be positive; using the default", "key", key);
+        return def;
+    }
+    return v;
+}
