@@ -21,6 +21,11 @@
 
 #include <stddef.h>
 
+/* Defaults shared by the services and mailyardctl: the private instances
+ * that `make run` starts on loopback. */
+#define CONFIG_DEFAULT_PG_DSN    "host=127.0.0.1 port=55432 dbname=mailyard user=mailyard"
+#define CONFIG_DEFAULT_REDIS_URL "redis://127.0.0.1:56379/0"
+
 typedef struct config config;
 
 /* Loads MAILYARD_CONFIG_FILE if set. Returns NULL and fills err on a

@@ -33,8 +33,6 @@
 #define MAILYARD_VERSION "0.1.0"
 #endif
 
-#define SERVICE_DEFAULT_PG_DSN    "host=127.0.0.1 port=55432 dbname=mailyard user=mailyard"
-#define SERVICE_DEFAULT_REDIS_URL "redis://127.0.0.1:56379/0"
 
 struct service_priv {
     char            consumer[256];  /* "<service>-<hostname>-<pid>" */
@@ -87,7 +85,7 @@ int service_init(service *svc, const char *name, const char *default_listen,
         if (svc->redis_password == NULL)
             fatal("cannot read MAILYARD_REDIS_PASSWORD_FILE", "error", err);
     }
-    svc->redis_url = config_get(svc->cfg, "MAILYARD_REDIS_URL", SERVICE_DEFAULT_REDIS_URL);
+    svc->redis_url = config_get(svc->cfg, "MAILYARD_REDIS_URL", CONFIG_DEFAULT_REDIS_URL);
 
     struct service_priv *pv = xcalloc(1, sizeof(*pv));
     svc->priv = pv;
@@ -108,7 +106,7 @@ int service_init(service *svc, const char *name, const char *default_listen,
     if (pv->ready_q == NULL)
         fatal("MAILYARD_REDIS_URL is malformed (want redis://[:password@]host:port[/db])");
 
-    const char *dsn = config_get(svc->cfg, "MAILYARD_PG_DSN", SERVICE_DEFAULT_PG_DSN);
+    const char *dsn = config_get(svc->cfg, "MAILYARD_PG_DSN", CONFIG_DEFAULT_PG_DSN);
     svc->db = db_pool_create(dsn, (int)service_long(svc, "MAILYARD_DB_POOL_SIZE", 8, 1, 1000));
     svc->metrics = metrics_registry_create();
 

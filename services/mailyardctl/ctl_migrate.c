@@ -1,6 +1,7 @@
 /*
  * ctl_migrate.c - "mailyardctl migrate": apply the database migrations with
- * libcommon's runner (migrate.h) to MAILYARD_PG_DSN, reading the SQL files
+ * libcommon's runner (migrate.h) to MAILYARD_PG_DSN (default: the `make run`
+ * instance), reading the SQL files
  * under MAILYARD_SQL_ROOT (default "."). Needs no token and no service.
  *
  * Owns nothing.
@@ -27,11 +28,7 @@ migrate_cmd(ctl *c, int argc, char **argv)
 
     if (ctl_args_parse(argc, argv, NULL, 0, pos, 0) != 0)
         return ctl_usage("migrate");
-    dsn = config_get(c->cfg, "MAILYARD_PG_DSN", NULL);
-    if (dsn == NULL || dsn[0] == '\0') {
-        fprintf(stderr, "mailyardctl: MAILYARD_PG_DSN is not set\n");
-        return CTL_ERR;
-    }
+    dsn = config_get(c->cfg, "MAILYARD_PG_DSN", CONFIG_DEFAULT_PG_DSN);
     root = config_get(c->cfg, "MAILYARD_SQL_ROOT", ".");
     n = migrate_run(dsn, root, err, sizeof(err));
     if (n < 0) {
