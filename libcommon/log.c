@@ -17,6 +17,7 @@
  * only read afterwards. An unknown level name leaves the default (info).
  */
 #include "log.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -41,7 +42,6 @@ static struct {
 static const char *const log_level_names[] = { "debug", "info", "warn", "error" };
 
 static int    log_append_escaped(buf *b, const char *s);
-static size_t log_utf8_len(const unsigned char *s, size_t left);
 static void   log_emit(const char *level, const char *msg, va_list ap);
 static void   log_write_all(const char *p, size_t n);
 
@@ -162,35 +162,6 @@ static void log_write_all(const char *p, size_t n)
     }
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
-static size_t log_utf8_len(const unsigned char *s, size_t left)
-{
-    unsigned char c = s[0];
-    size_t n;
-    unsigned int cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2; cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3; cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4; cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (left < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
 
 /* Appends s as a JSON string literal (with quotes), cut at LOG_VALUE_MAX.
  * Returns -1 if the buffer's ceiling was reached (content then incomplete). */
@@ -213,7 +184,7 @@ static int log_append_escaped(buf *b, const char *s)
             rc |= buf_append(b, e, 6);
             i++;
         } else {
-            size_t n = log_utf8_len(p + i, lim - i);
+            size_t n = utf8_seq_len(p + i, lim - i);
             if (n == 0) {
                 rc |= buf_append(b, "\\ufffd", 6);
                 i++;

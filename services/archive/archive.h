@@ -52,9 +52,6 @@ typedef struct archive_fields {
 /* Fills f from m (m may be NULL: every field NULL). */
 void  archive_fields_extract(const hdr_msg *m, archive_fields *f);
 void  archive_fields_release(archive_fields *f);
-/* Valid UTF-8 without NUL, at most max bytes; U+FFFD for bad bytes.
- * Caller frees. */
-char *archive_text_clean(const char *s, size_t len, size_t max);
 /* [{"name","value"}...] with unfolded, cleaned values. */
 json_t *archive_headers_json(const hdr_msg *m);
 /* Base64 (no line breaks) of len bytes; caller frees. */

@@ -77,12 +77,6 @@ int  lists_addr_with_suffix(const char *addr, const char *suffix,
  * Caller frees. */
 char *lists_addr_from_header(const char *value);
 
-/* ---- text (lists_text.c, pure) ---- */
-
-/* Copy of s (len bytes) as valid UTF-8 without NUL bytes and at most max
- * bytes: invalid sequences become U+FFFD, NULs are dropped, the cut never
- * splits a character. Caller frees. */
-char *lists_text_clean(const char *s, size_t len, size_t max);
 
 /* ---- headers (lists_headers.c, pure) ---- */
 

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
 #include "addr.h"
 #include "log.h"
 #include "xalloc.h"
@@ -51,11 +52,11 @@ static enum worker_verdict job_hold(lists_state *st, worker_job_ctx *ctx,
 {
     char *from = hdr_get_value(h, "From");
     char *subj = hdr_get_value(h, "Subject");
-    char *from_c = lists_text_clean(from ? from : "", from ? strlen(from) : 0,
+    char *from_c = utf8_clean(from ? from : "", from ? strlen(from) : 0,
                                     LISTS_HELD_TEXT_MAX);
-    char *subj_c = lists_text_clean(subj ? subj : "", subj ? strlen(subj) : 0,
+    char *subj_c = utf8_clean(subj ? subj : "", subj ? strlen(subj) : 0,
                                     LISTS_HELD_TEXT_MAX);
-    char *sender_c = lists_text_clean(mail_from, strlen(mail_from), LISTS_ADDR_MAX);
+    char *sender_c = utf8_clean(mail_from, strlen(mail_from), LISTS_ADDR_MAX);
     int64_t id = lists_store_held_insert(ctx->db, l->id, ctx->job->message_id,
                                          sender_c, from_c, subj_c, reason);
     free(from);

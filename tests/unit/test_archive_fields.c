@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "utf8.h"
 #include "../../services/archive/archive_fields.c"
 
 static void test_extract(void **state)
@@ -87,10 +88,10 @@ static void test_base64(void **state)
 static void test_text_clean(void **state)
 {
     (void)state;
-    char *s = archive_text_clean("a\0b\xc3", 4, 100);
+    char *s = utf8_clean("a\0b\xc3", 4, 100);
     assert_string_equal(s, "ab\xef\xbf\xbd");
     free(s);
-    s = archive_text_clean("\xe2\x82\xac\xe2\x82\xac", 6, 5);
+    s = utf8_clean("\xe2\x82\xac\xe2\x82\xac", 6, 5);
     assert_string_equal(s, "\xe2\x82\xac");
     free(s);
 }

@@ -1,6 +1,6 @@
 /*
  * test_lists_addr.c - unit tests for the pure address and text helpers of
- * the lists service (services/lists/lists_addr.c, lists_text.c): address
+ * the lists service (services/lists/lists_addr.c) and libcommon/utf8.c: address
  * validation, -bounces/-request roles, the From header's mailbox, and the
  * UTF-8 clean-up of held-post text.
  */
@@ -12,8 +12,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "utf8.h"
 #include "../../services/lists/lists_addr.c"
-#include "../../services/lists/lists_text.c"
 
 static void test_normalize(void **state)
 {
@@ -126,7 +126,7 @@ static void test_text_clean(void **state)
         { "abcdef", 6, 4, "abcd" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *got = lists_text_clean(cases[i].in, cases[i].len, cases[i].max);
+        char *got = utf8_clean(cases[i].in, cases[i].len, cases[i].max);
         assert_string_equal(got, cases[i].want);
         free(got);
     }

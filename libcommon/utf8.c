@@ -1,19 +1,14 @@
 /*
- * lists_text.c - makes header text safe to store in a PostgreSQL text
- * column and to put in JSON: valid UTF-8, no NUL bytes, bounded length.
- *
- * Pure; the input is whatever a poster wrote in Subject or From, so it may
- * be any bytes. Invalid sequences (overlong forms, surrogates, code points
- * over U+10FFFF, truncated sequences) become U+FFFD.
+ * utf8.c - UTF-8 validation and clean-up of peer-supplied text (utf8.h).
+ * Owns nothing; utf8_clean's result belongs to the caller.
  */
-#include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
 #include "xalloc.h"
-#include "lists.h"
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
+size_t utf8_seq_len(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
     size_t len;
@@ -43,7 +38,7 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
-char *lists_text_clean(const char *s, size_t len, size_t max)
+char *utf8_clean(const char *s, size_t len, size_t max)
 {
     static const char repl[] = "\xef\xbf\xbd";
     char *out = xmalloc(max + 1);
