@@ -7,6 +7,8 @@
 #   make test       everything (installs what is missing first)
 #   make run        local demo: PostgreSQL, Redis and all services on loopback
 #   make fuzz       run every fuzz target for longer
+#   make images     container images, one per service plus mailyardctl
+#   make test-deploy  images, Helm chart checks, Ansible lint and rollout
 #
 # Sources are found by wildcard: libcommon/*.c becomes libmailyard.a,
 # services/<name>/*.c becomes build/mailyard-<name> (mailyardctl for the CLI),
@@ -33,7 +35,7 @@ BINS     := $(SERVICES:%=$(BUILD)/mailyard-%) $(BUILD)/mailyardctl
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all asan deps check test test-unit test-integration run fuzz clean
+.PHONY: all asan deps check test test-unit test-integration test-deploy images run fuzz clean
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -81,6 +83,16 @@ test: deps
 	$(MAKE) BUILD=build-asan test-unit
 	bash tests/fuzz/run.sh short
 	python3 -m pytest -q tests/integration $(PYTEST_ARGS)
+	$(MAKE) test-deploy
+
+# Container images (deploy/images/*.Dockerfile); builds a local Debian base
+# image with debootstrap when none is present.
+images:
+	bash deploy/images.sh
+
+# Images, chart checks, playbook lint, container test and Ansible rollout.
+test-deploy:
+	bash tests/deploy/run.sh
 
 run: deps all
 	@bash deploy/local/run.sh
