@@ -83,6 +83,7 @@ test: deps
 	$(MAKE) BUILD=build-asan test-unit
 	bash tests/fuzz/run.sh short
 	python3 -m pytest -q tests/integration $(PYTEST_ARGS)
+	MAILYARD_BUILD_DIR=build-asan python3 -m pytest -q tests/integration $(PYTEST_ARGS)
 	$(MAKE) test-deploy
 
 # Container images (deploy/images/*.Dockerfile); builds a local Debian base

@@ -66,7 +66,9 @@ ctl_path(const char *tmpl, ...)
         p = hole + 2;
     }
     va_end(ap);
-    return buf_steal(&b, NULL);
+    char *path = buf_steal(&b, NULL);
+    buf_release(&b);            /* steal leaves an empty buffer behind */
+    return path;
 toolong:
     va_end(ap);
     buf_release(&b);
