@@ -58,9 +58,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
+ASAN_VARS := BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	     SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
-	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+	$(MAKE) $(ASAN_VARS)
 
 deps:
 	@bash deploy/local/deps.sh
@@ -80,7 +81,7 @@ test: deps
 	$(MAKE) all
 	$(MAKE) asan
 	$(MAKE) test-unit
-	$(MAKE) BUILD=build-asan test-unit
+	$(MAKE) $(ASAN_VARS) test-unit
 	bash tests/fuzz/run.sh short
 	python3 -m pytest -q tests/integration $(PYTEST_ARGS)
 	MAILYARD_BUILD_DIR=build-asan python3 -m pytest -q tests/integration $(PYTEST_ARGS)
