@@ -5,6 +5,11 @@
  * terminating NUL always fits). Growth doubles the capacity, clamped to the
  * ceiling (max). Going over the ceiling fails softly (-1) and leaves the
  * buffer unchanged; running out of memory aborts (xalloc).
+ *
+ * An empty buffer that never grew (cap == 0) allocates nothing: its data
+ * points at a shared read-only "" (buf_empty), which is never written or
+ * freed. So buf_init, buf_steal and buf_release leave nothing to leak, and
+ * an embedded buf whose bytes were stolen needs no further release.
  */
 #include "buf.h"
 
@@ -16,6 +21,8 @@
 #include "xalloc.h"
 
 #define BUF_MIN_CAP 64
+
+static const char buf_empty[1] = "";
 
 static int buf_reserve(buf *b, size_t extra);
 
@@ -37,7 +44,14 @@ static int buf_reserve(buf *b, size_t extra)
     }
     if (ncap > b->max)
         ncap = b->max;
-    b->data = xrealloc(b->data, ncap + 1);
+    if (ncap == 0)
+        return 0;               /* nothing to hold: stay on buf_empty */
+    if (b->cap == 0) {
+        b->data = xmalloc(ncap + 1);
+        b->data[0] = '\0';
+    } else {
+        b->data = xrealloc(b->data, ncap + 1);
+    }
     b->cap = ncap;
     return 0;
 }
@@ -61,8 +75,7 @@ void buf_init(buf *b, size_t max)
 {
     if (max >= (size_t)-1 / 2)
         panic("buf_init: absurd ceiling");
-    b->data = xmalloc(1);
-    b->data[0] = '\0';
+    b->data = (char *)buf_empty;
     b->len = 0;
     b->cap = 0;
     b->max = max;
@@ -72,15 +85,17 @@ void buf_release(buf *b)
 {
     if (b == NULL)
         return;
-    free(b->data);
-    b->data = NULL;
+    if (b->cap > 0)
+        free(b->data);
+    b->data = (char *)buf_empty;
     b->len = b->cap = 0;
 }
 
 void buf_reset(buf *b)
 {
     b->len = 0;
-    b->data[0] = '\0';
+    if (b->cap > 0)
+        b->data[0] = '\0';
 }
 
 int buf_append(buf *b, const void *p, size_t n)
@@ -112,6 +127,14 @@ int buf_printf(buf *b, const char *fmt, ...)
 int buf_vprintf(buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;
+    if (b->cap == 0 && buf_reserve(b, b->max < BUF_MIN_CAP ? b->max : BUF_MIN_CAP) != 0)
+        return -1;
+    if (b->cap == 0) {          /* max == 0: only "" fits */
+        va_copy(ap2, ap);
+        int n0 = vsnprintf(NULL, 0, fmt, ap2);
+        va_end(ap2);
+        return n0 == 0 ? 0 : -1;
+    }
     va_copy(ap2, ap);
     size_t room = b->cap - b->len + 1;
     int n = vsnprintf(b->data + b->len, room, fmt, ap2);
@@ -147,6 +170,8 @@ void buf_consume(buf *b, size_t n)
 {
     if (n > b->len)
         panic("buf_consume: past the end");
+    if (n == 0)
+        return;
     memmove(b->data, b->data + n, b->len - n);
     b->len -= n;
     b->data[b->len] = '\0';
@@ -154,11 +179,10 @@ void buf_consume(buf *b, size_t n)
 
 char *buf_steal(buf *b, size_t *len_out)
 {
-    char *d = b->data;
+    char *d = b->cap > 0 ? b->data : xcalloc(1, 1);
     if (len_out != NULL)
         *len_out = b->len;
-    b->data = xmalloc(1);
-    b->data[0] = '\0';
+    b->data = (char *)buf_empty;
     b->len = 0;
     b->cap = 0;
     return d;

@@ -37,7 +37,9 @@ int    buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2,
 int    buf_vprintf(buf *b, const char *fmt, va_list ap);
 /* Remove the first n bytes (n <= len). */
 void   buf_consume(buf *b, size_t n);
-/* Hand the data to the caller (free() it) and reset the buffer. */
+/* Hand the data to the caller (free() it) and leave the buffer empty.
+ * An empty buffer holds no allocation, so an embedded buf needs no
+ * buf_release after a steal (calling it is harmless). */
 char  *buf_steal(buf *b, size_t *len_out);
 
 #endif

@@ -66,9 +66,7 @@ ctl_path(const char *tmpl, ...)
         p = hole + 2;
     }
     va_end(ap);
-    char *path = buf_steal(&b, NULL);
-    buf_release(&b);            /* steal leaves an empty buffer behind */
-    return path;
+    return buf_steal(&b, NULL);
 toolong:
     va_end(ap);
     buf_release(&b);
