@@ -274,15 +274,20 @@ int spool_job_mark_published(db_conn *c, int64_t job_id)
 {
     char idbuf[24];
     (void)snprintf(idbuf, sizeof(idbuf), "%" PRId64, job_id);
+    /* Only a runnable job that nobody published yet: the sweeper may have
+     * published it already, or a consumer may already have deferred it. */
     PGresult *r = db_queryv(c,
-        "UPDATE spool.jobs SET published_at = now() WHERE id = $1::bigint", 1, idbuf);
+        "UPDATE spool.jobs SET published_at = now() WHERE id = $1::bigint"
+        "   AND state = 'pending' AND published_at IS NULL AND due_at <= now()",
+        1, idbuf);
     if (r == NULL) {
         log_error("spool_job_mark_published failed", "job_id", idbuf,
                   "error", db_conn_error(c));
         return -1;
     }
+    int n = atoi(PQcmdTuples(r));
     PQclear(r);
-    return 0;
+    return n == 1 ? 1 : 0;
 }
 
 int spool_job_claim_for_publish(db_conn *c, const char *stage, int stuck_seconds,

@@ -85,7 +85,10 @@ int  spool_job_finish(db_conn *c, int64_t job_id, const char *state /* "done"/"f
 /* Leaves the job pending, due at due, unpublished (the sweeper publishes it
  * when due). attempts is incremented. */
 int  spool_job_defer(db_conn *c, int64_t job_id, time_t due);
-/* Marks published_at = now() for the job. */
+/* Marks published_at = now() for a runnable job not yet published.
+ * Returns 1 when marked (the caller then publishes it), 0 when there is
+ * nothing to publish (already published by the sweeper, deferred or
+ * finished), -1 on error. */
 int  spool_job_mark_published(db_conn *c, int64_t job_id);
 /* Runnable jobs of a stage that need (re)publishing: never published, or
  * published more than stuck_seconds ago. Marks them published. Up to limit;

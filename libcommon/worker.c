@@ -180,9 +180,15 @@ void worker_publish(struct jobq *q, db_conn *c, const spool_jobs *l)
         char id[24];
         (void)snprintf(id, sizeof(id), "%" PRId64, l->items[i].id);
         /* Mark first, then XADD: a consumer that reads the entry at once
-         * never finds the row locked by our UPDATE. */
-        if (c != NULL && spool_job_mark_published(c, l->items[i].id) != 0)
-            log_warn("cannot mark job published", "job_id", id);
+         * never finds the row locked by our UPDATE. A job the sweeper
+         * published meanwhile (or a consumer already deferred) is skipped. */
+        if (c != NULL) {
+            int m = spool_job_mark_published(c, l->items[i].id);
+            if (m == 0)
+                continue;
+            if (m < 0)
+                log_warn("cannot mark job published", "job_id", id);
+        }
         if (q == NULL || jobq_publish(q, l->items[i].stage, l->items[i].id) != 0) {
             /* Redis is unreachable: do not try the rest one by one; the
              * sweeper publishes every unpublished job. */

@@ -216,7 +216,9 @@ static void test_jobs(void **state)
     assert_int_equal(spool_job_defer(a, j1, time(NULL)), -1);
 
     /* mark_published, failed state, limit. */
-    assert_int_equal(spool_job_mark_published(a, jo), 0);
+    assert_int_equal(spool_job_mark_published(a, jo), 1);
+    assert_int_equal(spool_job_mark_published(a, jo), 0);   /* already published */
+    assert_int_equal(spool_job_mark_published(a, j1), 0);   /* finished */
     assert_int_equal(spool_job_claim_for_publish(a, "other", 300, 100, &claimed), 0);
     assert_int_equal(spool_job_finish(a, j2, "failed"), 0);
     assert_int_equal(spool_job_finish(a, 424242, "done"), -1);
