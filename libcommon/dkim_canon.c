@@ -1,0 +1,216 @@
+/*
+ * dkim_canon.c - DKIM canonicalization (RFC 6376 §3.4): "simple" and
+ * "relaxed" for header fields and bodies, plus the removal of the b= value
+ * from a signature field (§3.7). Used by DKIM and ARC.
+ *
+ * Input is the raw bytes as hdr.c keeps them. A line end is CRLF or a bare
+ * LF (files on disk); both canonicalize to CRLF, like dkimpy. Anything else,
+ * including a bare CR, is an ordinary byte. No I/O, no allocation beyond
+ * the output buffer (whose ceiling the caller sets).
+ *
+ * Owns nothing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dkim.h"
+#include "xalloc.h"
+
+static int canon_is_wsp(char c);
+static size_t canon_eol_len(const char *p, size_t left);
+static size_t canon_field_end(const char *raw, size_t len);
+
+static int
+canon_is_wsp(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Length of the line end at p (2 for CRLF, 1 for LF), 0 if none. */
+static size_t
+canon_eol_len(const char *p, size_t left)
+{
+    if (left >= 2 && p[0] == '\r' && p[1] == '\n')
+        return 2;
+    if (left >= 1 && p[0] == '\n')
+        return 1;
+    return 0;
+}
+
+/* Length of raw without its final line end. */
+static size_t
+canon_field_end(const char *raw, size_t len)
+{
+    if (len >= 1 && raw[len - 1] == '\n') {
+        len--;
+        if (len >= 1 && raw[len - 1] == '\r')
+            len--;
+    }
+    return len;
+}
+
+int
+dkim_canon_parse(const char *c, enum dkim_canon *hdr, enum dkim_canon *body)
+{
+    const char *slash;
+    size_t hl;
+
+    *hdr = *body = DKIM_CANON_SIMPLE;
+    if (c == NULL)
+        return 0;
+    slash = strchr(c, '/');
+    hl = slash != NULL ? (size_t)(slash - c) : strlen(c);
+    if (hl == 6 && strncmp(c, "simple", 6) == 0)
+        *hdr = DKIM_CANON_SIMPLE;
+    else if (hl == 7 && strncmp(c, "relaxed", 7) == 0)
+        *hdr = DKIM_CANON_RELAXED;
+    else
+        return -1;
+    if (slash == NULL)
+        return 0;
+    if (strcmp(slash + 1, "simple") == 0)
+        *body = DKIM_CANON_SIMPLE;
+    else if (strcmp(slash + 1, "relaxed") == 0)
+        *body = DKIM_CANON_RELAXED;
+    else
+        return -1;
+    return 0;
+}
+
+int
+dkim_canon_header(enum dkim_canon c, const char *raw, size_t len, int strip_eol, buf *out)
+{
+    size_t end = canon_field_end(raw, len), i, name_end;
+    int rc = 0, pending_sp = 0, started = 0;
+
+    if (c == DKIM_CANON_SIMPLE) {
+        for (i = 0; i < end; i++) {
+            size_t e = canon_eol_len(raw + i, end - i);
+            if (e > 0) {
+                rc |= buf_append(out, "\r\n", 2);
+                i += e - 1;
+            } else {
+                rc |= buf_append(out, raw + i, 1);
+            }
+        }
+        if (!strip_eol)
+            rc |= buf_append(out, "\r\n", 2);
+        return rc == 0 ? 0 : -1;
+    }
+    for (name_end = 0; name_end < end && raw[name_end] != ':'; name_end++)
+        ;
+    i = name_end;
+    while (i > 0 && (canon_is_wsp(raw[i - 1]) || raw[i - 1] == '\r' || raw[i - 1] == '\n'))
+        i--;
+    for (size_t k = 0; k < i; k++) {
+        char ch = raw[k];
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        rc |= buf_append(out, &ch, 1);
+    }
+    rc |= buf_append(out, ":", 1);
+    for (i = name_end + 1; i < end; i++) {
+        size_t e = canon_eol_len(raw + i, end - i);
+        if (e > 0) {                     /* unfold: drop the line end */
+            i += e - 1;
+            continue;
+        }
+        if (canon_is_wsp(raw[i])) {
+            pending_sp = started;
+            continue;
+        }
+        if (pending_sp)
+            rc |= buf_append(out, " ", 1);
+        pending_sp = 0;
+        started = 1;
+        rc |= buf_append(out, raw + i, 1);
+    }
+    if (!strip_eol)
+        rc |= buf_append(out, "\r\n", 2);
+    return rc == 0 ? 0 : -1;
+}
+
+int
+dkim_canon_body(enum dkim_canon c, const char *body, size_t len, buf *out)
+{
+    size_t pos = 0, empty_lines = 0;
+    int rc = 0, any = 0;
+
+    while (pos < len) {
+        const char *line = body + pos;
+        const char *nl = memchr(line, '\n', len - pos);
+        size_t ll = nl != NULL ? (size_t)(nl - line) : len - pos;
+        size_t content = ll;
+
+        pos += nl != NULL ? ll + 1 : ll;
+        if (nl != NULL && content > 0 && line[content - 1] == '\r')
+            content--;
+        if (c == DKIM_CANON_RELAXED)
+            while (content > 0 && canon_is_wsp(line[content - 1]))
+                content--;
+        if (content == 0) {
+            empty_lines++;
+            continue;
+        }
+        for (; empty_lines > 0; empty_lines--)
+            rc |= buf_append(out, "\r\n", 2);
+        if (c == DKIM_CANON_SIMPLE) {
+            rc |= buf_append(out, line, content);
+        } else {
+            for (size_t i = 0; i < content; i++) {
+                if (canon_is_wsp(line[i])) {
+                    while (i + 1 < content && canon_is_wsp(line[i + 1]))
+                        i++;
+                    rc |= buf_append(out, " ", 1);
+                } else {
+                    rc |= buf_append(out, line + i, 1);
+                }
+            }
+        }
+        rc |= buf_append(out, "\r\n", 2);
+        any = 1;
+    }
+    if (!any && c == DKIM_CANON_SIMPLE)
+        rc |= buf_append(out, "\r\n", 2);
+    return rc == 0 ? 0 : -1;
+}
+
+char *
+dkim_canon_strip_b(const char *raw, size_t len, size_t *outlen)
+{
+    size_t end = canon_field_end(raw, len), pos;
+    const char *colon = memchr(raw, ':', end);
+
+    if (colon == NULL)
+        return NULL;
+    pos = (size_t)(colon - raw) + 1;
+    while (pos < end) {
+        size_t ns, ne;
+        while (pos < end && (canon_is_wsp(raw[pos]) || raw[pos] == '\r' || raw[pos] == '\n'))
+            pos++;
+        ns = pos;
+        while (pos < end && raw[pos] != '=' && raw[pos] != ';'
+               && !canon_is_wsp(raw[pos]) && raw[pos] != '\r' && raw[pos] != '\n')
+            pos++;
+        ne = pos;
+        while (pos < end && raw[pos] != '=' && raw[pos] != ';')
+            pos++;
+        if (pos < end && raw[pos] == '=' && ne - ns == 1 && raw[ns] == 'b') {
+            size_t vs = pos + 1, ve = vs;
+            char *out;
+            while (ve < end && raw[ve] != ';')
+                ve++;
+            out = xmalloc(end - (ve - vs) + 1);
+            memcpy(out, raw, vs);
+            memcpy(out + vs, raw + ve, end - ve);
+            *outlen = end - (ve - vs);
+            out[*outlen] = '\0';
+            return out;
+        }
+        while (pos < end && raw[pos] != ';')
+            pos++;
+        if (pos < end)
+            pos++;
+    }
+    return NULL;
+}
