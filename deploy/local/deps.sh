@@ -12,12 +12,14 @@ APT_PKGS=(
     build-essential pkg-config clang
     libmicrohttpd-dev libjansson-dev libpq-dev libhiredis-dev libssl-dev
     libcurl4-openssl-dev libunbound-dev libevent-dev libmilter-dev libcmocka-dev
-    postgresql redis-server swaks valgrind openssl ca-certificates curl
+    postgresql redis-server swaks valgrind openssl ca-certificates curl postsrsd
     python3 python3-pip
+    dovecot-core dovecot-lmtpd
 )
 # pip package -> python module
 PY_PKGS=(pytest:pytest pytest-timeout:pytest_timeout requests:requests
-         aiosmtpd:aiosmtpd dnslib:dnslib)
+         aiosmtpd:aiosmtpd dnslib:dnslib
+         dkimpy:dkim authres:authres pynacl:nacl cryptography:cryptography)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
