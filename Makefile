@@ -7,6 +7,7 @@
 #   make test       everything (installs what is missing first)
 #   make run        local demo: PostgreSQL, Redis and all services on loopback
 #   make fuzz       run every fuzz target for longer
+#   make bench      benchmarks side by side with Postfix/OpenSSL (not in make test)
 #   make images     container images, one per service plus mailyardctl
 #   make test-deploy  images, Helm chart checks, Ansible lint and rollout
 #
@@ -35,7 +36,7 @@ BINS     := $(SERVICES:%=$(BUILD)/mailyard-%) $(BUILD)/mailyardctl
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all asan deps check test test-unit test-integration test-deploy images run fuzz clean
+.PHONY: all asan deps check test test-unit test-integration test-deploy images run fuzz bench clean
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -101,6 +102,11 @@ run: deps all
 
 fuzz:
 	bash tests/fuzz/run.sh long
+
+# Benchmarks print numbers and ratios against Postfix and openssl speed
+# measured in the same run; they assert nothing about time.
+bench: all
+	bash tests/bench/run.sh
 
 clean:
 	rm -rf build build-asan
