@@ -27,6 +27,7 @@
 #include "jobq.h"
 #include "log.h"
 #include "service.h"
+#include "trace_api.h"
 #include "xalloc.h"
 
 #ifndef MAILYARD_VERSION
@@ -118,6 +119,8 @@ int service_init(service *svc, const char *name, const char *default_listen,
     svc->http = http_server_create(&ho);
     if (svc->http == NULL)
         fatal("cannot create the HTTP server", "listen", listen);
+    if (trace_api_register(svc) != 0)          /* GET /v1/trace/{id} everywhere */
+        fatal("cannot register the trace route");
     return 0;
 }
 

@@ -1,14 +1,16 @@
 /*
  * relay.h - the relay service's shared state and its modules' entry points:
  * configuration (relay_state.c), transports (relay_transport.c), the
- * relay.deliveries table (relay_db.c), the job handler (relay_job.c) and
- * the admin API (relay_api.c).
+ * relay.deliveries table (relay_db.c), delay warnings (relay_warn.c,
+ * relay_db_warn.c), the job handler (relay_job.c) and the admin API
+ * (relay_api.c). The transport map, the connection cache and MTA-STS have
+ * their own headers (relay_tmap.h, relay_conn.h, relay_mtasts.h).
  *
  * Ownership: main owns one relay_state (on its stack), fills it with
  * relay_state_init() and releases it with relay_state_free() after
  * service_run() returned. Worker threads and API handlers borrow it; what
  * they change is only atomic (the maildir counter) or thread-safe (the
- * metrics, the unbound context).
+ * metrics, the unbound context, the connection pool, the MTA-STS cache).
  */
 #ifndef MAILYARD_RELAY_H
 #define MAILYARD_RELAY_H
@@ -26,6 +28,9 @@
 #include "worker.h"
 
 struct ub_ctx;
+struct relay_tmap;
+struct relay_conn_pool;
+struct relay_mtasts;
 
 enum relay_transport_kind { RELAY_TRANSPORT_MX, RELAY_TRANSPORT_SMARTHOST,
                             RELAY_TRANSPORT_MAILDIR };
@@ -42,7 +47,13 @@ typedef struct relay_state {
     long            retry_base;          /* MAILYARD_RELAY_RETRY_BASE_SECONDS */
     long            retry_max;           /* MAILYARD_RELAY_RETRY_MAX_SECONDS */
     long            max_age;             /* MAILYARD_RELAY_MAX_AGE_SECONDS */
-    struct ub_ctx  *dns;                 /* owned; NULL unless transport mx */
+    long            delay_warning;       /* MAILYARD_RELAY_DELAY_WARNING_SECONDS, 0 = off */
+    enum relay_tls_mode tls_mode;        /* MAILYARD_RELAY_TLS */
+    const char     *ca_file;             /* MAILYARD_RELAY_CA_FILE (config-owned) or NULL */
+    struct ub_ctx  *dns;                 /* owned; NULL unless mx is used */
+    struct relay_tmap *tmap;             /* owned; MAILYARD_RELAY_TRANSPORT_MAP_FILE or NULL */
+    struct relay_conn_pool *conns;       /* owned; idle sessions, destination slots */
+    struct relay_mtasts *mtasts;         /* owned; MTA-STS policy cache, NULL when off */
     atomic_ulong    maildir_counter;
     db_pool        *db;                  /* borrowed from the service */
     metrics_family *m_deliveries;        /* mailyard_relay_deliveries_total{result} */
@@ -61,6 +72,7 @@ typedef struct relay_outcome {
     char reply[RELAY_SMTP_REPLY_MAX]; /* remote reply or our explanation */
     char host[320];                   /* "mx.example[192.0.2.1]:25", "maildir:/x" or "" */
     char tls[128];                    /* TLS version and cipher, or "" */
+    char tls_verify[160];             /* "verified", "not verified: why", or "" */
 } relay_outcome;
 
 /* Attempts delivery of msg to rcpts (all in domain) with the configured
@@ -92,6 +104,20 @@ int  relay_db_update(db_conn *c, int64_t id, const char *state, int attempts,
                      long delay, long max_age, const char *reply, const char *host);
 /* Counts the job's pending rows and their earliest next_attempt_at. */
 int  relay_db_job_pending(db_conn *c, int64_t job_id, long *npending, time_t *earliest);
+
+/* relay_db_warn.c: the pending rows of the job deferred for at least
+ * `after` seconds (attempts > 0) and never warned; marks them warned.
+ * *rows and *hosts (last_host or "", one per row) are owned by the caller
+ * (relay_db_rows_free, relay_db_warn_hosts_free). Returns the count or -1. */
+int  relay_db_warn_due(db_conn *c, int64_t job_id, long after, relay_row **rows,
+                       char ***hosts);
+void relay_db_warn_hosts_free(char **hosts, size_t n);
+
+/* relay_warn.c: queues the delay warning DSN for the job's recipients that
+ * are due one (see relay_db_warn_due). Returns the number of recipients
+ * warned (0 when none or disabled) or -1 on a database error. */
+int  relay_warn_queue(relay_state *st, worker_job_ctx *ctx, const spool_message *msg,
+                      const char *mail_from);
 
 /* relay_job.c: the "relay" stage handler (worker.h). arg is relay_state. */
 enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx);

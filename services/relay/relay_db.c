@@ -1,11 +1,19 @@
 /*
  * relay_db.c - the relay.deliveries table (services/relay/sql/001_relay.sql):
- * creating a job's rows, loading the due ones, recording outcomes and the
+ * creating a job's rows, loading the due ones, recording outcomes (and
+ * one relay.attempts row per real attempt, sql/002_queue.sql) and the
  * job's remaining work. Every function runs on the caller's connection
  * inside the worker's transaction. Results are PQclear()ed here; rows
  * handed out are owned by the caller (relay_db_rows_free).
+ *
+ * Queue states (docs/queue.md): only 'pending' rows are loaded and
+ * attempted; 'held' rows are never attempted but count as remaining work,
+ * so a job with held rows stays pending (looked at again after
+ * RELAY_QUEUE_HELD_RECHECK_SECONDS, or at
+ * once when an operator releases them); 'deleted' rows are finished.
  */
 #include "relay.h"
+#include "relay_queue.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,6 +22,10 @@
 
 #include "log.h"
 #include "xalloc.h"
+
+static int db_update_row(db_conn *c, int64_t id, const char *state, int attempts,
+                         long delay, long max_age, const char *reply, const char *host,
+                         const char *tls, const char *tls_verify);
 
 static const char SQL_INSERT[] =
     "INSERT INTO relay.deliveries (job_id, message_id, queue_id, mail_from, rcpt) "
@@ -24,17 +36,31 @@ static const char SQL_DUE[] =
     "FROM relay.deliveries "
     "WHERE job_id = $1::bigint AND state = 'pending' AND next_attempt_at <= now() "
     "ORDER BY id FOR UPDATE";
+/* Updates the row and, when the attempt counter grew (a real attempt, not
+ * an expiry), logs the attempt; "old" reads the row before the update (one
+ * snapshot for the whole statement). */
 static const char SQL_UPDATE[] =
-    "UPDATE relay.deliveries SET state = $2::text, attempts = $3::integer, "
+    "WITH old AS (SELECT attempts FROM relay.deliveries WHERE id = $1::bigint), "
+    "upd AS (UPDATE relay.deliveries SET state = $2::text, attempts = $3::integer, "
     "  next_attempt_at = CASE WHEN $2::text = 'pending' THEN "
     "    LEAST(now() + make_interval(secs => $4::double precision), "
     "          created_at + make_interval(secs => $7::double precision)) "
     "    ELSE next_attempt_at END, "
     "  last_reply = $5, last_host = NULLIF($6::text, ''), updated_at = now() "
-    "WHERE id = $1::bigint";
+    "  WHERE id = $1::bigint RETURNING id) "
+    "INSERT INTO relay.attempts (delivery_id, host, reply, tls_version, tls_cipher, "
+    "  tls_verify, result) "
+    "SELECT upd.id, NULLIF($6::text, ''), $5, NULLIF($8::text, ''), NULLIF($9::text, ''), "
+    "  NULLIF($10::text, ''), CASE $2::text WHEN 'pending' THEN 'deferred' "
+    "    WHEN 'delivered' THEN 'delivered' ELSE 'bounced' END "
+    "FROM upd, old WHERE $3::integer > old.attempts";
+/* Held rows count as remaining work; when only held rows remain, the job
+ * is due again after $2 seconds, or earlier when released. */
 static const char SQL_PENDING[] =
-    "SELECT count(*), ceil(extract(epoch FROM min(next_attempt_at)))::bigint "
-    "FROM relay.deliveries WHERE job_id = $1::bigint AND state = 'pending'";
+    "SELECT count(*), ceil(extract(epoch FROM coalesce("
+    "    min(next_attempt_at) FILTER (WHERE state = 'pending'), "
+    "    now() + make_interval(secs => $2::double precision))))::bigint "
+    "FROM relay.deliveries WHERE job_id = $1::bigint AND state IN ('pending', 'held')";
 
 int relay_db_insert_rcpts(db_conn *c, const spool_job *job, const spool_message *msg,
                           const char *mail_from, const char *const *rcpts, size_t n)
@@ -95,13 +121,35 @@ void relay_db_rows_free(relay_row *rows, size_t n)
 int relay_db_update(db_conn *c, int64_t id, const char *state, int attempts,
                     long delay, long max_age, const char *reply, const char *host)
 {
-    char sid[24], att[16], del[24], age[24];
+    return db_update_row(c, id, state, attempts, delay, max_age, reply, host, "", "");
+}
+
+int relay_db_record(db_conn *c, int64_t id, const char *state, int attempts, long delay,
+                    long max_age, const relay_outcome *o)
+{
+    return db_update_row(c, id, state, attempts, delay, max_age, o->reply, o->host, o->tls,
+                         o->tls_verify);
+}
+
+/* tls is "VERSION CIPHER" (relay_smtp.c) or "": split at the first space. */
+static int db_update_row(db_conn *c, int64_t id, const char *state, int attempts,
+                         long delay, long max_age, const char *reply, const char *host,
+                         const char *tls, const char *tls_verify)
+{
+    char sid[24], att[16], del[24], age[24], ver[64] = "";
+    const char *cipher = "";
 
     snprintf(sid, sizeof(sid), "%" PRId64, id);
     snprintf(att, sizeof(att), "%d", attempts);
     snprintf(del, sizeof(del), "%ld", delay);
     snprintf(age, sizeof(age), "%ld", max_age);
-    PGresult *r = db_queryv(c, SQL_UPDATE, 7, sid, state, att, del, reply, host, age);
+    if (tls != NULL && tls[0] != '\0') {
+        size_t vl = strcspn(tls, " ");
+        snprintf(ver, sizeof(ver), "%.*s", (int)(vl < sizeof(ver) ? vl : sizeof(ver) - 1), tls);
+        cipher = tls[vl] == ' ' ? tls + vl + 1 : "";
+    }
+    PGresult *r = db_queryv(c, SQL_UPDATE, 10, sid, state, att, del, reply, host, age, ver,
+                            cipher, tls_verify != NULL ? tls_verify : "");
     if (r == NULL) {
         log_error("updating a delivery failed", "error", db_conn_error(c));
         return -1;
@@ -112,10 +160,11 @@ int relay_db_update(db_conn *c, int64_t id, const char *state, int attempts,
 
 int relay_db_job_pending(db_conn *c, int64_t job_id, long *npending, time_t *earliest)
 {
-    char jid[24];
+    char jid[24], age[24];
 
     snprintf(jid, sizeof(jid), "%" PRId64, job_id);
-    PGresult *r = db_queryv(c, SQL_PENDING, 1, jid);
+    snprintf(age, sizeof(age), "%d", RELAY_QUEUE_HELD_RECHECK_SECONDS);
+    PGresult *r = db_queryv(c, SQL_PENDING, 2, jid, age);
     if (r == NULL || PQntuples(r) != 1) {
         log_error("counting pending deliveries failed", "job_id", jid,
                   "error", db_conn_error(c));

@@ -19,6 +19,7 @@
 
 #define DNS_TYPE_A    1
 #define DNS_TYPE_MX   15
+#define DNS_TYPE_TXT  16
 #define DNS_TYPE_AAAA 28
 #define DNS_CLASS_IN  1
 #define DNS_RCODE_SERVFAIL 2
@@ -279,4 +280,38 @@ static int dns_mx_cmp(const void *a, const void *b)
 {
     const relay_mx *x = a, *y = b;
     return (x->pref > y->pref) - (x->pref < y->pref);
+}
+
+enum relay_dns_status relay_dns_txt(struct ub_ctx *ctx, const char *name,
+                                    char (*out)[RELAY_DNS_TXT_MAX], size_t max, size_t *n,
+                                    char *err, size_t errlen)
+{
+    struct ub_result *res = NULL;
+    enum relay_dns_status st = dns_query(ctx, name, DNS_TYPE_TXT, &res, err, errlen);
+
+    *n = 0;
+    if (st != RELAY_DNS_OK)
+        return st;
+    for (int i = 0; res->data[i] != NULL && *n < max; i++) {
+        const unsigned char *d = (const unsigned char *)res->data[i];
+        size_t len = (size_t)res->len[i], p = 0, o = 0;
+        int ok = 1;
+        /* one or more <length><bytes> character-strings, concatenated */
+        while (p < len) {
+            size_t l = d[p++];
+            if (p + l > len || o + l >= RELAY_DNS_TXT_MAX) {
+                ok = 0;
+                break;
+            }
+            memcpy(out[*n] + o, d + p, l);
+            o += l;
+            p += l;
+        }
+        if (!ok || memchr(out[*n], '\0', o) != NULL)
+            continue;   /* too long or binary: not a record we use */
+        out[*n][o] = '\0';
+        (*n)++;
+    }
+    ub_resolve_free(res);
+    return RELAY_DNS_OK;
 }

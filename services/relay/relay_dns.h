@@ -15,6 +15,8 @@
  * does not exist; RELAY_DNS_TEMPFAIL is SERVFAIL, a timeout or any other
  * resolver error.
  *
+ * relay_dns_txt() reads TXT records (for MTA-STS discovery, RFC 8461 §3.1).
+ *
  * relay_dns_addrs() resolves a host name (or IP literal) to its A then
  * AAAA addresses with the given port.
  *
@@ -59,6 +61,13 @@ enum relay_dns_status relay_dns_mx(struct ub_ctx *ctx, const char *domain,
                                    relay_mx *out, size_t *n, char *err, size_t errlen);
 enum relay_dns_status relay_dns_addrs(struct ub_ctx *ctx, const char *host, int port,
                                       relay_addr *out, size_t *n, char *err, size_t errlen);
+/* TXT records of name, each record's strings concatenated, into out[0..max)
+ * (records longer than RELAY_DNS_TXT_MAX - 1 or with NUL bytes are
+ * skipped). RELAY_DNS_NODATA / NXDOMAIN when there are none. */
+#define RELAY_DNS_TXT_MAX 512
+enum relay_dns_status relay_dns_txt(struct ub_ctx *ctx, const char *name,
+                                    char (*out)[RELAY_DNS_TXT_MAX], size_t max, size_t *n,
+                                    char *err, size_t errlen);
 /* Pure helper: the wire-format domain name at rdata[0..len) as text into
  * out ("." for the root). Returns 0, or -1 if malformed. Unit-tested. */
 int            relay_dns_name_text(const unsigned char *rdata, size_t len,

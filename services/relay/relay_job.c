@@ -18,6 +18,7 @@
  */
 #include "relay.h"
 #include "relay_backoff.h"
+#include "relay_queue.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -147,6 +148,10 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
         goto out;
     }
 
+    /* 4b. One delay warning per recipient deferred for long enough. */
+    if (relay_warn_queue(st, ctx, msg, mail_from) < 0)
+        goto out;
+
     /* 5. The verdict. */
     long npending = 0;
     time_t earliest = 0;
@@ -196,8 +201,7 @@ static int job_record(relay_state *st, worker_job_ctx *ctx, const spool_message 
         if (!row->expired)
             attempts++;
     }
-    if (relay_db_update(ctx->db, row->id, state, attempts, delay, st->max_age, o->reply,
-                        o->host) != 0)
+    if (relay_db_record(ctx->db, row->id, state, attempts, delay, st->max_age, o) != 0)
         return -1;
     json_t *d = json_pack("{s:s, s:s, s:s, s:i}", "rcpt", row->rcpt, "reply", o->reply,
                           "status", o->status, "attempts", attempts);
@@ -209,6 +213,8 @@ static int job_record(relay_state *st, worker_job_ctx *ctx, const spool_message 
         json_object_set_new(d, "host", json_string(o->host));
     if (o->tls[0] != '\0')
         json_object_set_new(d, "tls", json_string(o->tls));
+    if (o->tls_verify[0] != '\0')
+        json_object_set_new(d, "tls_verify", json_string(o->tls_verify));
     if (delay > 0)
         json_object_set_new(d, "retry_in_seconds", json_integer(delay));
     int ev = spool_event(ctx->db, msg->id, ctx->job->id, "relay", event, d);

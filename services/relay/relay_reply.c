@@ -15,6 +15,7 @@ static int  reply_line_finish(relay_reply_parser *p, int *final);
 static void reply_text_append(relay_reply *r, const char *s, size_t n);
 static void reply_enhanced_parse(relay_reply *r, const char *s, size_t n);
 static void reply_set_error(relay_reply_parser *p, const char *why);
+static void reply_auth_mechs(const char *p, size_t len, relay_ehlo *out);
 
 void relay_reply_parser_init(relay_reply_parser *p)
 {
@@ -184,6 +185,8 @@ void relay_ehlo_parse(const relay_reply *r, relay_ehlo *out)
             out->starttls = 1;
         } else if (kw == 8 && strncasecmp(line, "8BITMIME", 8) == 0) {
             out->eightbitmime = 1;
+        } else if (kw == 4 && strncasecmp(line, "AUTH", 4) == 0) {
+            reply_auth_mechs(line + kw, len - kw, out);
         } else if (kw == 4 && strncasecmp(line, "SIZE", 4) == 0) {
             out->size = 1;
             if (kw < len) {
@@ -225,4 +228,21 @@ int relay_dot_stuff(const char *msg, size_t len, buf *out)
             return -1;
     }
     return buf_append(out, ".\r\n", 3);
+}
+
+/* The mechanisms after "AUTH" (" PLAIN LOGIN CRAM-MD5" or "=PLAIN LOGIN"). */
+static void reply_auth_mechs(const char *p, size_t len, relay_ehlo *out)
+{
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (p[i] == ' ' || p[i] == '='))
+            i++;
+        size_t s = i;
+        while (i < len && p[i] != ' ')
+            i++;
+        if (i - s == 5 && strncasecmp(p + s, "PLAIN", 5) == 0)
+            out->auth_plain = 1;
+        else if (i - s == 5 && strncasecmp(p + s, "LOGIN", 5) == 0)
+            out->auth_login = 1;
+    }
 }

@@ -13,7 +13,7 @@
  *
  * STANDARDS: RFC 5321 §4.2 (reply codes, multi-line replies), §4.5.2
  * (transparency / dot-stuffing), RFC 3463 (enhanced status codes), RFC 1870
- * (SIZE), RFC 3207 (STARTTLS).
+ * (SIZE), RFC 3207 (STARTTLS), RFC 4954 (AUTH).
  *
  * Ownership: the parser and replies are plain structs owned by the caller
  * (normally on its stack); nothing allocates except relay_dot_stuff(),
@@ -62,6 +62,8 @@ typedef struct relay_ehlo {
     int           size;        /* SIZE offered */
     unsigned long size_max;    /* 0 = no limit announced */
     int           eightbitmime;
+    int           auth_plain;  /* AUTH PLAIN offered (RFC 4954, 4616) */
+    int           auth_login;  /* AUTH LOGIN offered */
 } relay_ehlo;
 
 /* Reads the extension keywords of a 250 EHLO reply (lines after the first). */

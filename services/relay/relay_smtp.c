@@ -5,6 +5,7 @@
 #include "relay_smtp.h"
 #include "relay_reply.h"
 #include "buf.h"
+#include "xalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,11 +13,16 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+enum sess_state { SESS_OK, SESS_QUIT, SESS_BROKEN };
 
 typedef struct smtp_conn {
     int                fd;
@@ -28,13 +34,28 @@ typedef struct smtp_conn {
     char               err[256];  /* last I/O or protocol error */
 } smtp_conn;
 
+struct relay_smtp_session {
+    smtp_conn       c;
+    relay_ehlo      ehlo;           /* the server's extensions (after STARTTLS) */
+    int             lmtp;
+    enum sess_state state;          /* OK: in step, may be reused; QUIT: in step, do
+                                       not reuse; BROKEN: close without QUIT */
+    char            tls[128];
+    char            tls_verify[160];
+};
+
 static int  smtp_connect(smtp_conn *c, const struct sockaddr *addr, socklen_t alen,
                          int timeout_s);
 static int  smtp_read_reply(smtp_conn *c, relay_reply *r);
 static int  smtp_write(smtp_conn *c, const char *p, size_t n);
 static int  smtp_cmd(smtp_conn *c, relay_reply *r, const char *fmt, ...)
                 __attribute__((format(printf, 3, 4)));
-static int  smtp_starttls(smtp_conn *c, const char *host, char *tls, size_t tlslen);
+static int  smtp_starttls(smtp_conn *c, const char *host, const relay_smtp_opts *o,
+                          relay_smtp_info *info);
+static void smtp_tls_verify_result(smtp_conn *c, relay_smtp_info *info);
+static int  smtp_auth(smtp_conn *c, const relay_smtp_opts *o, const relay_ehlo *ehlo,
+                      relay_smtp_info *info);
+static int  smtp_b64(const char *in, size_t len, char *out, size_t outlen);
 static void smtp_close(smtp_conn *c);
 static void smtp_quit(smtp_conn *c);
 static void smtp_info_reply(relay_smtp_info *info, const relay_reply *r);
@@ -44,128 +65,180 @@ static void smtp_rcpt_set(relay_smtp_rcpt *o, int code, const char *status,
 static void smtp_rcpt_from_reply(relay_smtp_rcpt *o, const relay_reply *r);
 static int  smtp_has_8bit(const char *msg, size_t len);
 
-enum relay_smtp_result relay_smtp_send(const struct sockaddr *addr, socklen_t alen,
+enum relay_smtp_result relay_smtp_open(const struct sockaddr *addr, socklen_t alen,
                                        const char *host, const relay_smtp_opts *o,
-                                       const char *mail_from,
-                                       const char *const *rcpts, size_t n,
-                                       const char *msg, size_t len,
-                                       relay_smtp_rcpt *out, relay_smtp_info *info)
+                                       relay_smtp_session **out, relay_smtp_info *info)
 {
-    smtp_conn c;
+    relay_smtp_session *sess = xcalloc(1, sizeof(*sess));
+    smtp_conn *c = &sess->c;
     relay_reply r;
-    relay_ehlo ehlo;
     enum relay_smtp_result res = RELAY_SMTP_TRYNEXT;
     int esmtp = 1;
 
-    memset(&c, 0, sizeof(c));
+    *out = NULL;
     memset(info, 0, sizeof(*info));
-    c.fd = -1;
-    relay_reply_parser_init(&c.parser);
-    for (size_t i = 0; i < n; i++)
-        smtp_rcpt_set(&out[i], 0, "", "");
+    c->fd = -1;
+    sess->lmtp = o->lmtp;
+    relay_reply_parser_init(&c->parser);
 
-    if (smtp_connect(&c, addr, alen, o->timeout_s) != 0) {
-        smtp_info_io(info, &c, "connect");
-        goto done;
+    if (smtp_connect(c, addr, alen, o->timeout_s) != 0) {
+        smtp_info_io(info, c, "connect");
+        goto fail;
     }
-    if (smtp_read_reply(&c, &r) != 0) {
-        smtp_info_io(info, &c, "greeting");
-        goto done;
+    if (smtp_read_reply(c, &r) != 0) {
+        smtp_info_io(info, c, "greeting");
+        goto fail;
     }
     if (r.code != 220) {
         smtp_info_reply(info, &r);
-        smtp_quit(&c);
-        goto done;
+        goto quit;
     }
-    if (smtp_cmd(&c, &r, "EHLO %s\r\n", o->helo) != 0) {
-        smtp_info_io(info, &c, "EHLO");
-        goto done;
+    const char *hello = o->lmtp ? "LHLO" : "EHLO";
+    if (smtp_cmd(c, &r, "%s %s\r\n", hello, o->helo) != 0) {
+        smtp_info_io(info, c, hello);
+        goto fail;
     }
-    if (r.code / 100 == 5) {
+    if (r.code / 100 == 5 && !o->lmtp) {
         esmtp = 0;
-        if (smtp_cmd(&c, &r, "HELO %s\r\n", o->helo) != 0) {
-            smtp_info_io(info, &c, "HELO");
-            goto done;
+        if (smtp_cmd(c, &r, "HELO %s\r\n", o->helo) != 0) {
+            smtp_info_io(info, c, "HELO");
+            goto fail;
         }
     }
     if (r.code != 250) {
         smtp_info_reply(info, &r);
-        smtp_quit(&c);
-        goto done;
+        goto quit;
     }
     if (esmtp)
-        relay_ehlo_parse(&r, &ehlo);
+        relay_ehlo_parse(&r, &sess->ehlo);
     else
-        memset(&ehlo, 0, sizeof(ehlo));
+        memset(&sess->ehlo, 0, sizeof(sess->ehlo));
 
-    if (o->try_tls && ehlo.starttls) {
-        if (smtp_cmd(&c, &r, "STARTTLS\r\n") != 0) {
-            smtp_info_io(info, &c, "STARTTLS");
-            goto done;
+    int required = (o->tls != RELAY_TLS_MAY);
+    if ((o->try_tls || required) && sess->ehlo.starttls) {
+        if (smtp_cmd(c, &r, "STARTTLS\r\n") != 0) {
+            smtp_info_io(info, c, "STARTTLS");
+            goto fail;
         }
         if (r.code == 220) {
-            if (smtp_starttls(&c, host, info->tls, sizeof(info->tls)) != 0) {
-                smtp_info_io(info, &c, "TLS handshake");
+            if (smtp_starttls(c, host, o, info) != 0) {
+                smtp_info_io(info, c, required ? "TLS is required but the handshake failed"
+                                                : "TLS handshake");
                 info->tls[0] = '\0';
-                res = RELAY_SMTP_TLSFAIL;
-                goto done;
+                if (!required)
+                    res = RELAY_SMTP_TLSFAIL;
+                goto fail;
             }
-            if (smtp_cmd(&c, &r, "EHLO %s\r\n", o->helo) != 0) {
-                smtp_info_io(info, &c, "EHLO after STARTTLS");
-                goto done;
+            if (o->tls == RELAY_TLS_VERIFY && strcmp(info->tls_verify, "verified") != 0) {
+                info->code = 0;
+                snprintf(info->reply, sizeof(info->reply),
+                         "TLS is required with a verified certificate but the certificate "
+                         "of %.200s is %.150s", host, info->tls_verify);
+                goto quit;
+            }
+            if (smtp_cmd(c, &r, "%s %s\r\n", hello, o->helo) != 0) {
+                smtp_info_io(info, c, "EHLO after STARTTLS");
+                goto fail;
             }
             if (r.code != 250) {
                 smtp_info_reply(info, &r);
-                smtp_quit(&c);
-                goto done;
+                goto quit;
             }
-            relay_ehlo_parse(&r, &ehlo);
+            relay_ehlo_parse(&r, &sess->ehlo);
+        } else if (required) {
+            char rr[RELAY_SMTP_REPLY_MAX];
+            relay_reply_format(&r, rr, sizeof(rr));
+            info->code = 0;
+            snprintf(info->reply, sizeof(info->reply),
+                     "TLS is required but STARTTLS was refused: %.400s", rr);
+            goto quit;
         }
         /* any other answer: carry on in plain text (opportunistic) */
+    } else if (required) {
+        info->code = 0;
+        snprintf(info->reply, sizeof(info->reply),
+                 "TLS is required (MAILYARD_RELAY_TLS=%s) but %.200s does not offer STARTTLS",
+                 o->tls == RELAY_TLS_VERIFY ? "verify" : "encrypt", host);
+        goto quit;
     }
 
-    if (ehlo.size && ehlo.size_max > 0 && len > ehlo.size_max) {
+    if (o->auth_user != NULL && smtp_auth(c, o, &sess->ehlo, info) != 0) {
+        goto quit;
+    }
+
+    (void)str_copy(sess->tls, sizeof(sess->tls), info->tls);
+    (void)str_copy(sess->tls_verify, sizeof(sess->tls_verify), info->tls_verify);
+    sess->state = SESS_OK;
+    *out = sess;
+    return RELAY_SMTP_OK;
+quit:
+    smtp_quit(c);
+fail:
+    smtp_close(c);
+    free(sess);
+    return res;
+}
+
+enum relay_smtp_result relay_smtp_txn(relay_smtp_session *s, const char *mail_from,
+                                      const char *const *rcpts, size_t n,
+                                      const char *msg, size_t len,
+                                      relay_smtp_rcpt *out, relay_smtp_info *info)
+{
+    smtp_conn *c = &s->c;
+    relay_reply r;
+    const char *stage = "DATA";
+
+    memset(info, 0, sizeof(*info));
+    (void)str_copy(info->tls, sizeof(info->tls), s->tls);
+    (void)str_copy(info->tls_verify, sizeof(info->tls_verify), s->tls_verify);
+    for (size_t i = 0; i < n; i++)
+        smtp_rcpt_set(&out[i], 0, "", "");
+    if (s->state != SESS_OK) {
+        snprintf(info->reply, sizeof(info->reply), "session not usable");
+        return RELAY_SMTP_TRYNEXT;
+    }
+    s->state = SESS_BROKEN;   /* until this transaction ends in step */
+
+    if (s->ehlo.size && s->ehlo.size_max > 0 && len > s->ehlo.size_max) {
         for (size_t i = 0; i < n; i++)
             smtp_rcpt_set(&out[i], 552, "5.3.4",
                           "552 5.3.4 message size exceeds the server's SIZE limit");
-        smtp_quit(&c);
-        res = RELAY_SMTP_OK;
-        goto done;
+        s->state = SESS_OK;
+        return RELAY_SMTP_OK;
     }
     char params[96] = "";
     int pw = 0;
-    if (ehlo.size)
+    if (s->ehlo.size)
         pw = snprintf(params, sizeof(params), " SIZE=%zu", len);
-    if (pw >= 0 && (size_t)pw < sizeof(params) && ehlo.eightbitmime && smtp_has_8bit(msg, len))
+    if (pw >= 0 && (size_t)pw < sizeof(params) && s->ehlo.eightbitmime &&
+        smtp_has_8bit(msg, len))
         (void)snprintf(params + pw, sizeof(params) - (size_t)pw, " BODY=8BITMIME");
-    if (smtp_cmd(&c, &r, "MAIL FROM:<%s>%s\r\n", mail_from, params) != 0) {
-        smtp_info_io(info, &c, "MAIL FROM");
-        goto done;
+    if (smtp_cmd(c, &r, "MAIL FROM:<%s>%s\r\n", mail_from, params) != 0) {
+        smtp_info_io(info, c, "MAIL FROM");
+        return RELAY_SMTP_TRYNEXT;
     }
     if (r.code / 100 == 4) {
         smtp_info_reply(info, &r);
-        smtp_quit(&c);
-        goto done;
+        s->state = SESS_QUIT;     /* the server is unhappy: do not reuse */
+        return RELAY_SMTP_TRYNEXT;
     }
     if (r.code / 100 != 2) {
         for (size_t i = 0; i < n; i++)
             smtp_rcpt_from_reply(&out[i], &r);
-        smtp_quit(&c);
-        res = RELAY_SMTP_OK;
-        goto done;
+        s->state = SESS_OK;
+        return RELAY_SMTP_OK;
     }
 
     /* From here on every recipient gets a final answer. */
-    res = RELAY_SMTP_OK;
     size_t accepted = 0;
     for (size_t i = 0; i < n; i++) {
-        if (smtp_cmd(&c, &r, "RCPT TO:<%s>\r\n", rcpts[i]) != 0) {
+        if (smtp_cmd(c, &r, "RCPT TO:<%s>\r\n", rcpts[i]) != 0) {
             char why[RELAY_SMTP_REPLY_MAX];
-            snprintf(why, sizeof(why), "451 4.4.2 lost connection after RCPT: %s", c.err);
+            snprintf(why, sizeof(why), "451 4.4.2 lost connection after RCPT: %s", c->err);
             for (size_t j = 0; j < n; j++)
                 if (out[j].code == 0 || out[j].code / 100 == 2)
                     smtp_rcpt_set(&out[j], 451, "4.4.2", why);
-            goto done;
+            return RELAY_SMTP_OK;
         }
         smtp_rcpt_from_reply(&out[i], &r);
         if (r.code / 100 == 2)
@@ -174,12 +247,11 @@ enum relay_smtp_result relay_smtp_send(const struct sockaddr *addr, socklen_t al
             smtp_rcpt_set(&out[i], 451, "4.5.0", "451 4.5.0 unexpected reply to RCPT");
     }
     if (accepted == 0) {
-        smtp_quit(&c);
-        goto done;
+        s->state = SESS_OK;
+        return RELAY_SMTP_OK;
     }
 
-    const char *stage = "DATA";
-    if (smtp_cmd(&c, &r, "DATA\r\n") != 0)
+    if (smtp_cmd(c, &r, "DATA\r\n") != 0)
         goto data_io;
     if (r.code != 354) {
         for (size_t i = 0; i < n; i++)
@@ -189,36 +261,95 @@ enum relay_smtp_result relay_smtp_send(const struct sockaddr *addr, socklen_t al
                 else
                     smtp_rcpt_from_reply(&out[i], &r);
             }
-        smtp_quit(&c);
-        goto done;
+        s->state = (r.code / 100 == 2) ? SESS_BROKEN : SESS_OK;
+        return RELAY_SMTP_OK;
     }
     stage = "end of data";
     size_t cap = len + len / 2 + 16;
     buf *body = buf_create(cap < len ? len : cap);
     if (relay_dot_stuff(msg, len, body) != 0) {
         buf_free(body);
-        snprintf(c.err, sizeof(c.err), "message too large to stuff");
+        snprintf(c->err, sizeof(c->err), "message too large to stuff");
         goto data_io;
     }
-    int wr = smtp_write(&c, body->data, body->len);
+    int wr = smtp_write(c, body->data, body->len);
     buf_free(body);
-    if (wr != 0 || smtp_read_reply(&c, &r) != 0)
+    if (wr != 0 || smtp_read_reply(c, &r) != 0)
         goto data_io;
-    for (size_t i = 0; i < n; i++)
-        if (out[i].code / 100 == 2)
-            smtp_rcpt_from_reply(&out[i], &r);
-    smtp_quit(&c);
-    goto done;
+    /* LMTP (RFC 2033 §4.2): one reply per accepted recipient, in order;
+     * SMTP: the one reply covers them all. */
+    int first = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (out[i].code / 100 != 2)
+            continue;
+        if (s->lmtp && !first && smtp_read_reply(c, &r) != 0) {
+            char why[RELAY_SMTP_REPLY_MAX];
+            snprintf(why, sizeof(why), "451 4.4.2 lost connection at LMTP replies: %s", c->err);
+            for (size_t j = i; j < n; j++)
+                if (out[j].code / 100 == 2)
+                    smtp_rcpt_set(&out[j], 451, "4.4.2", why);
+            return RELAY_SMTP_OK;
+        }
+        first = 0;
+        smtp_rcpt_from_reply(&out[i], &r);
+    }
+    s->state = SESS_OK;
+    return RELAY_SMTP_OK;
 
 data_io: {
         char why[RELAY_SMTP_REPLY_MAX];
-        snprintf(why, sizeof(why), "451 4.4.2 lost connection at %s: %s", stage, c.err);
+        snprintf(why, sizeof(why), "451 4.4.2 lost connection at %s: %s", stage, c->err);
         for (size_t i = 0; i < n; i++)
             if (out[i].code / 100 == 2)
                 smtp_rcpt_set(&out[i], 451, "4.4.2", why);
     }
-done:
-    smtp_close(&c);
+    return RELAY_SMTP_OK;
+}
+
+int relay_smtp_reusable(const relay_smtp_session *s)
+{
+    return s != NULL && s->state == SESS_OK;
+}
+
+int relay_smtp_reset(relay_smtp_session *s)
+{
+    relay_reply r;
+
+    if (s == NULL || s->state != SESS_OK)
+        return -1;
+    if (smtp_cmd(&s->c, &r, "RSET\r\n") != 0 || r.code != 250) {
+        s->state = SESS_BROKEN;
+        return -1;
+    }
+    return 0;
+}
+
+void relay_smtp_close(relay_smtp_session *s)
+{
+    if (s == NULL)
+        return;
+    if (s->state != SESS_BROKEN)
+        smtp_quit(&s->c);
+    smtp_close(&s->c);
+    free(s);
+}
+
+enum relay_smtp_result relay_smtp_send(const struct sockaddr *addr, socklen_t alen,
+                                       const char *host, const relay_smtp_opts *o,
+                                       const char *mail_from,
+                                       const char *const *rcpts, size_t n,
+                                       const char *msg, size_t len,
+                                       relay_smtp_rcpt *out, relay_smtp_info *info)
+{
+    relay_smtp_session *s = NULL;
+
+    for (size_t i = 0; i < n; i++)
+        smtp_rcpt_set(&out[i], 0, "", "");
+    enum relay_smtp_result res = relay_smtp_open(addr, alen, host, o, &s, info);
+    if (res != RELAY_SMTP_OK)
+        return res;
+    res = relay_smtp_txn(s, mail_from, rcpts, n, msg, len, out, info);
+    relay_smtp_close(s);
     return res;
 }
 
@@ -345,9 +476,11 @@ static int smtp_cmd(smtp_conn *c, relay_reply *r, const char *fmt, ...)
     return smtp_read_reply(c, r);
 }
 
-static int smtp_starttls(smtp_conn *c, const char *host, char *tls, size_t tlslen)
+static int smtp_starttls(smtp_conn *c, const char *host, const relay_smtp_opts *o,
+                         relay_smtp_info *info)
 {
     unsigned char tmp[16];
+    const char *name = o->verify_name != NULL ? o->verify_name : host;
 
     /* Bytes the server sent before the handshake must not be trusted. */
     c->rpos = c->rlen = 0;
@@ -357,14 +490,28 @@ static int smtp_starttls(smtp_conn *c, const char *host, char *tls, size_t tlsle
         snprintf(c->err, sizeof(c->err), "SSL_CTX_new failed");
         return -1;
     }
+    /* The chain and the name are always checked; the result is recorded, and
+     * enforced by the caller in verify mode (so the reply says why). */
     SSL_CTX_set_verify(c->ctx, SSL_VERIFY_NONE, NULL);
+    int loaded = o->ca_file != NULL && o->ca_file[0] != '\0'
+                     ? SSL_CTX_load_verify_locations(c->ctx, o->ca_file, NULL)
+                     : SSL_CTX_set_default_verify_paths(c->ctx);
+    if (loaded != 1)
+        ERR_clear_error();   /* nothing trusted: every certificate is "not verified" */
     c->ssl = SSL_new(c->ctx);
     if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
         snprintf(c->err, sizeof(c->err), "SSL_new failed");
         return -1;
     }
-    if (inet_pton(AF_INET, host, tmp) != 1 && inet_pton(AF_INET6, host, tmp) != 1)
-        (void)SSL_set_tlsext_host_name(c->ssl, host);
+    int is_ip = inet_pton(AF_INET, name, tmp) == 1 || inet_pton(AF_INET6, name, tmp) == 1;
+    if (is_ip) {
+        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), name) != 1)
+            ERR_clear_error();
+    } else {
+        (void)SSL_set_tlsext_host_name(c->ssl, name);
+        if (SSL_set1_host(c->ssl, name) != 1)
+            ERR_clear_error();
+    }
     if (SSL_connect(c->ssl) != 1) {
         unsigned long e = ERR_get_error();
         char es[160];
@@ -375,7 +522,94 @@ static int smtp_starttls(smtp_conn *c, const char *host, char *tls, size_t tlsle
         c->ssl = NULL;
         return -1;
     }
-    snprintf(tls, tlslen, "%s %s", SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
+    snprintf(info->tls, sizeof(info->tls), "%s %s", SSL_get_version(c->ssl),
+             SSL_get_cipher_name(c->ssl));
+    smtp_tls_verify_result(c, info);
+    return 0;
+}
+
+static void smtp_tls_verify_result(smtp_conn *c, relay_smtp_info *info)
+{
+    X509 *peer = SSL_get1_peer_certificate(c->ssl);
+    long vr = SSL_get_verify_result(c->ssl);
+
+    if (peer == NULL)
+        snprintf(info->tls_verify, sizeof(info->tls_verify), "not verified: no certificate");
+    else if (vr == X509_V_OK)
+        snprintf(info->tls_verify, sizeof(info->tls_verify), "verified");
+    else
+        snprintf(info->tls_verify, sizeof(info->tls_verify), "not verified: %s",
+                 X509_verify_cert_error_string(vr));
+    X509_free(peer);
+}
+
+/* AUTH PLAIN (preferred) or LOGIN, only over TLS. 0 when authenticated;
+ * -1 with info->reply saying why (the caller moves on / defers). */
+static int smtp_auth(smtp_conn *c, const relay_smtp_opts *o, const relay_ehlo *ehlo,
+                     relay_smtp_info *info)
+{
+    relay_reply r;
+    char raw[600], enc[820];
+    size_t ul = strlen(o->auth_user), pl = strlen(o->auth_pass);
+
+    if (c->ssl == NULL) {
+        info->code = 0;
+        snprintf(info->reply, sizeof(info->reply), "AUTH credentials are configured but the "
+                 "connection is not encrypted; not sending them");
+        return -1;
+    }
+    if (ul + pl + 2 > sizeof(raw)) {
+        snprintf(info->reply, sizeof(info->reply), "AUTH credentials too long");
+        return -1;
+    }
+    if (ehlo->auth_plain) {
+        raw[0] = '\0';
+        memcpy(raw + 1, o->auth_user, ul);
+        raw[ul + 1] = '\0';
+        memcpy(raw + ul + 2, o->auth_pass, pl);
+        if (smtp_b64(raw, ul + pl + 2, enc, sizeof(enc)) != 0 ||
+            smtp_cmd(c, &r, "AUTH PLAIN %s\r\n", enc) != 0)
+            goto io;
+    } else if (ehlo->auth_login) {
+        if (smtp_cmd(c, &r, "AUTH LOGIN\r\n") != 0)
+            goto io;
+        if (r.code == 334) {
+            if (smtp_b64(o->auth_user, ul, enc, sizeof(enc)) != 0 ||
+                smtp_cmd(c, &r, "%s\r\n", enc) != 0)
+                goto io;
+        }
+        if (r.code == 334) {
+            if (smtp_b64(o->auth_pass, pl, enc, sizeof(enc)) != 0 ||
+                smtp_cmd(c, &r, "%s\r\n", enc) != 0)
+                goto io;
+        }
+    } else {
+        info->code = 0;
+        snprintf(info->reply, sizeof(info->reply),
+                 "AUTH credentials are configured but the server offers neither PLAIN nor LOGIN");
+        return -1;
+    }
+    OPENSSL_cleanse(raw, sizeof(raw));
+    OPENSSL_cleanse(enc, sizeof(enc));
+    if (r.code == 235)
+        return 0;
+    char rr[RELAY_SMTP_REPLY_MAX];
+    relay_reply_format(&r, rr, sizeof(rr));
+    info->code = 0;
+    snprintf(info->reply, sizeof(info->reply), "authentication failed: %.450s", rr);
+    return -1;
+io:
+    OPENSSL_cleanse(raw, sizeof(raw));
+    OPENSSL_cleanse(enc, sizeof(enc));
+    smtp_info_io(info, c, "AUTH");
+    return -1;
+}
+
+static int smtp_b64(const char *in, size_t len, char *out, size_t outlen)
+{
+    if ((len + 2) / 3 * 4 + 1 > outlen)
+        return -1;
+    (void)EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)in, (int)len);
     return 0;
 }
 

@@ -8,6 +8,9 @@
 #include "relay.h"
 #include "relay_dns.h"
 #include "relay_maildir.h"
+#include "relay_tmap.h"
+#include "relay_conn.h"
+#include "relay_mtasts.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +57,39 @@ int relay_state_init(relay_state *st, service *svc)
     st->retry_max = state_positive(cfg, "MAILYARD_RELAY_RETRY_MAX_SECONDS", 4200);
     st->max_age = state_positive(cfg, "MAILYARD_RELAY_MAX_AGE_SECONDS", 432000);
 
+    st->delay_warning = config_get_long(cfg, "MAILYARD_RELAY_DELAY_WARNING_SECONDS", 14400);
+    if (st->delay_warning < 0) {
+        log_error("MAILYARD_RELAY_DELAY_WARNING_SECONDS must be 0 (off) or positive");
+        return -1;
+    }
+    const char *tls = config_get(cfg, "MAILYARD_RELAY_TLS", "may");
+    if (strcmp(tls, "may") == 0) {
+        st->tls_mode = RELAY_TLS_MAY;
+    } else if (strcmp(tls, "encrypt") == 0) {
+        st->tls_mode = RELAY_TLS_ENCRYPT;
+    } else if (strcmp(tls, "verify") == 0) {
+        st->tls_mode = RELAY_TLS_VERIFY;
+    } else {
+        log_error("MAILYARD_RELAY_TLS must be may, encrypt or verify", "value", tls);
+        return -1;
+    }
+    st->ca_file = config_get(cfg, "MAILYARD_RELAY_CA_FILE", "");
+    if (st->ca_file[0] == '\0') {
+        st->ca_file = NULL;
+    } else if (access(st->ca_file, R_OK) != 0) {
+        log_error("MAILYARD_RELAY_CA_FILE is not readable", "path", st->ca_file);
+        return -1;
+    }
+
+    long idle = config_get_long(cfg, "MAILYARD_RELAY_CONN_IDLE_SECONDS", 10);
+    long conc = config_get_long(cfg, "MAILYARD_RELAY_DEST_CONCURRENCY", 10);
+    if (idle < 0 || idle > 3600 || conc < 1 || conc > 10000) {
+        log_error("MAILYARD_RELAY_CONN_IDLE_SECONDS must be 0..3600 and "
+                  "MAILYARD_RELAY_DEST_CONCURRENCY 1..10000");
+        return -1;
+    }
+    st->conns = relay_conn_pool_create(idle, (int)conc);
+
     const char *tr = config_get(cfg, "MAILYARD_RELAY_TRANSPORT", "mx");
     if (strcmp(tr, "mx") == 0) {
         st->transport = RELAY_TRANSPORT_MX;
@@ -83,6 +119,44 @@ int relay_state_init(relay_state *st, service *svc)
         return -1;
     }
 
+    const char *tmf = config_get(cfg, "MAILYARD_RELAY_TRANSPORT_MAP_FILE", "");
+    if (tmf[0] != '\0') {
+        st->tmap = relay_tmap_load(tmf, err, sizeof(err));
+        if (st->tmap == NULL) {
+            log_error("cannot load the transport map", "error", err);
+            return -1;
+        }
+        int needs_dns = 0;
+        for (size_t i = 0; i < st->tmap->n; i++)
+            if (st->tmap->e[i].route.kind == RELAY_ROUTE_MX)
+                needs_dns = 1;
+        if (needs_dns && st->dns == NULL) {
+            st->dns = relay_dns_create(config_get(cfg, "MAILYARD_DNS_SERVERS", ""),
+                                       err, sizeof(err));
+            if (st->dns == NULL) {
+                log_error("cannot set up the DNS resolver", "error", err);
+                return -1;
+            }
+        }
+        char ne[24];
+        snprintf(ne, sizeof(ne), "%zu", st->tmap->n);
+        log_info("transport map loaded", "path", tmf, "entries", ne);
+    }
+
+    int sts_on = config_get_bool(cfg, "MAILYARD_RELAY_MTASTS", 1);
+    long sts_port = config_get_long(cfg, "MAILYARD_RELAY_MTASTS_PORT", 443);
+    if (sts_port < 1 || sts_port > 65535) {
+        log_error("MAILYARD_RELAY_MTASTS_PORT out of range");
+        return -1;
+    }
+    if (sts_on && st->dns != NULL) {
+        st->mtasts = relay_mtasts_create((int)sts_port, st->ca_file, st->timeout_s);
+        if (st->mtasts == NULL) {
+            log_error("cannot initialise libcurl for MTA-STS");
+            return -1;
+        }
+    }
+
     static const char *const result_label[] = { "result", NULL };
     static const double bounds[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120 };
     st->m_deliveries = metrics_counter(svc->metrics, "mailyard_relay_deliveries_total",
@@ -94,7 +168,7 @@ int relay_state_init(relay_state *st, service *svc)
     char ports[16];
     snprintf(ports, sizeof(ports), "%d", st->smtp_port);
     log_info("relay configured", "transport", tr, "hostname", st->hostname,
-             "smtp_port", ports);
+             "smtp_port", ports, "tls", tls);
     return 0;
 }
 
@@ -104,6 +178,12 @@ void relay_state_free(relay_state *st)
         return;
     relay_dns_free(st->dns);
     st->dns = NULL;
+    relay_tmap_free(st->tmap);
+    st->tmap = NULL;
+    relay_conn_pool_free(st->conns);
+    st->conns = NULL;
+    relay_mtasts_free(st->mtasts);
+    st->mtasts = NULL;
 }
 
 /* "host:port" or "[v6]:port" or "host" (port 25). */

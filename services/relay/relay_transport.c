@@ -1,14 +1,19 @@
 /*
  * relay_transport.c - one delivery attempt for a group of recipients in the
- * same domain, by the configured transport: "mx" (DNS MX with implicit-MX
- * fallback, RFC 5321 §5.1), "smarthost" (one next hop for everything) or
- * "maildir" (local files). Turns every failure into a per-recipient
+ * same domain, by the route of the transport map (relay_tmap.h: mx,
+ * smarthost or lmtp, with its TLS policy and AUTH credentials) or else the
+ * configured transport: "mx" (DNS MX with implicit-MX fallback, RFC 5321
+ * §5.1), "smarthost" (one next hop for everything) or "maildir" (local
+ * files). Turns every failure into a per-recipient
  * outcome: 2xx delivered, 4xx deferred, 5xx bounced. Owns nothing beyond
  * the call.
  */
 #include "relay.h"
 #include "relay_dns.h"
 #include "relay_maildir.h"
+#include "relay_tmap.h"
+#include "relay_conn.h"
+#include "relay_mtasts.h"
 
 #include <netdb.h>
 #include <stdarg.h>
@@ -24,16 +29,21 @@
 static void transport_maildir(relay_state *st, int thread_no, const spool_message *msg,
                               const char *mail_from, const char *const *rcpts, size_t n,
                               relay_outcome *out);
-static int  transport_try_addrs(relay_state *st, const char *host, const relay_addr *addrs,
-                                size_t naddrs, const spool_message *msg,
-                                const char *mail_from, const char *const *rcpts, size_t n,
+static int  transport_try_addrs(relay_conn_pool *pool, const relay_smtp_opts *base,
+                                const char *host,
+                                const relay_addr *addrs, size_t naddrs,
+                                const spool_message *msg, const char *mail_from,
+                                const char *const *rcpts, size_t n,
                                 relay_outcome *out, char *last, size_t lastlen);
-static void transport_mx(relay_state *st, const spool_message *msg, const char *mail_from,
-                         const char *domain, const char *const *rcpts, size_t n,
-                         relay_outcome *out);
-static void transport_smarthost(relay_state *st, const spool_message *msg,
-                                const char *mail_from, const char *const *rcpts, size_t n,
-                                relay_outcome *out);
+static void transport_mx(relay_state *st, const relay_smtp_opts *o, const spool_message *msg,
+                         const char *mail_from, const char *domain,
+                         const char *const *rcpts, size_t n, relay_outcome *out);
+static void transport_host(relay_conn_pool *pool, const relay_smtp_opts *o,
+                           const char *hostname, int hport,
+                           const spool_message *msg, const char *mail_from,
+                           const char *const *rcpts, size_t n, relay_outcome *out);
+static int  transport_mtasts(relay_state *st, const char *domain, relay_mx *mx, size_t *nmx,
+                             relay_smtp_opts *o, relay_outcome *out, size_t n);
 static void transport_all(relay_outcome *out, size_t n, int code, const char *status,
                           const char *reply, const char *host);
 static void transport_status_default(relay_outcome *o);
@@ -48,16 +58,47 @@ void relay_transport_deliver(relay_state *st, int thread_no, const spool_message
 
     memset(out, 0, n * sizeof(*out));
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    switch (st->transport) {
-    case RELAY_TRANSPORT_MAILDIR:
+    relay_smtp_opts o = { .helo = st->helo, .timeout_s = st->timeout_s, .try_tls = 1,
+                          .tls = st->tls_mode, .ca_file = st->ca_file };
+    const relay_route *rt = relay_tmap_find(st->tmap, mail_from, domain);
+    if (rt != NULL) {
+        if (rt->tls_set)
+            o.tls = rt->tls;
+        o.auth_user = rt->auth_user;
+        o.auth_pass = rt->auth_pass;
+        o.lmtp = (rt->kind == RELAY_ROUTE_LMTP);
+    }
+    if (rt == NULL && st->transport == RELAY_TRANSPORT_MAILDIR) {
         transport_maildir(st, thread_no, msg, mail_from, rcpts, n, out);
-        break;
-    case RELAY_TRANSPORT_SMARTHOST:
-        transport_smarthost(st, msg, mail_from, rcpts, n, out);
-        break;
-    case RELAY_TRANSPORT_MX:
-        transport_mx(st, msg, mail_from, domain, rcpts, n, out);
-        break;
+    } else {
+        /* The destination whose concurrency is limited: the next hop of a
+         * smarthost/LMTP route, else the recipient domain. */
+        char dest[300];
+        const char *hop = NULL;
+        int hport = 0;
+        if (rt != NULL && rt->kind != RELAY_ROUTE_MX) {
+            hop = rt->host;
+            hport = rt->port;
+        } else if (rt == NULL && st->transport == RELAY_TRANSPORT_SMARTHOST) {
+            hop = st->smarthost;
+            hport = st->smarthost_port;
+        }
+        if (hop != NULL)
+            snprintf(dest, sizeof(dest), "[%s]:%d", hop, hport);
+        else
+            fmt_trunc(dest, sizeof(dest), "%s", domain);
+        if (relay_conn_dest_acquire(st->conns, dest, st->timeout_s) != 0) {
+            char reply[RELAY_SMTP_REPLY_MAX];
+            fmt_trunc(reply, sizeof(reply), "451 4.4.5 too many concurrent deliveries to %s "
+                      "(MAILYARD_RELAY_DEST_CONCURRENCY); will retry", dest);
+            transport_all(out, n, 451, "4.4.5", reply, "");
+        } else {
+            if (hop != NULL)
+                transport_host(st->conns, &o, hop, hport, msg, mail_from, rcpts, n, out);
+            else
+                transport_mx(st, &o, msg, mail_from, domain, rcpts, n, out);
+            relay_conn_dest_release(st->conns, dest);
+        }
     }
     for (size_t i = 0; i < n; i++)
         transport_status_default(&out[i]);
@@ -97,9 +138,9 @@ static void transport_maildir(relay_state *st, int thread_no, const spool_messag
     }
 }
 
-static void transport_mx(relay_state *st, const spool_message *msg, const char *mail_from,
-                         const char *domain, const char *const *rcpts, size_t n,
-                         relay_outcome *out)
+static void transport_mx(relay_state *st, const relay_smtp_opts *o, const spool_message *msg,
+                         const char *mail_from, const char *domain,
+                         const char *const *rcpts, size_t n, relay_outcome *out)
 {
     relay_mx mx[RELAY_DNS_MAX_MX];
     relay_addr addrs[RELAY_DNS_MAX_ADDRS];
@@ -124,6 +165,10 @@ static void transport_mx(relay_state *st, const spool_message *msg, const char *
         transport_all(out, n, 451, "4.4.3", reply, "");
         return;
     }
+    relay_smtp_opts sts_o = *o;
+    if (transport_mtasts(st, domain, mx, &nmx, &sts_o, out, n) != 0)
+        return;
+    o = &sts_o;
     int implicit = (nmx == 1 && strcmp(mx[0].host, domain) == 0);
     enum relay_dns_status last_addr_status = RELAY_DNS_OK;
     for (size_t m = 0; m < nmx; m++) {
@@ -134,7 +179,7 @@ static void transport_mx(relay_state *st, const spool_message *msg, const char *
             fmt_trunc(last, sizeof(last), "%s", err);
             continue;
         }
-        if (transport_try_addrs(st, mx[m].host, addrs, naddrs, msg, mail_from, rcpts, n,
+        if (transport_try_addrs(st->conns, o, mx[m].host, addrs, naddrs, msg, mail_from, rcpts, n,
                                 out, last, sizeof(last)))
             return;
     }
@@ -148,9 +193,11 @@ static void transport_mx(relay_state *st, const spool_message *msg, const char *
     transport_all(out, n, 451, "4.4.1", reply, "");
 }
 
-static void transport_smarthost(relay_state *st, const spool_message *msg,
-                                const char *mail_from, const char *const *rcpts, size_t n,
-                                relay_outcome *out)
+/* One next hop (smarthost or LMTP server), resolved with getaddrinfo. */
+static void transport_host(relay_conn_pool *pool, const relay_smtp_opts *o,
+                           const char *hostname, int hport,
+                           const spool_message *msg, const char *mail_from,
+                           const char *const *rcpts, size_t n, relay_outcome *out)
 {
     struct addrinfo hints, *res = NULL;
     relay_addr addrs[RELAY_DNS_MAX_ADDRS];
@@ -160,11 +207,11 @@ static void transport_smarthost(relay_state *st, const spool_message *msg,
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
-    snprintf(port, sizeof(port), "%d", st->smarthost_port);
-    int rc = getaddrinfo(st->smarthost, port, &hints, &res);
+    snprintf(port, sizeof(port), "%d", hport);
+    int rc = getaddrinfo(hostname, port, &hints, &res);
     if (rc != 0) {
-        fmt_trunc(reply, sizeof(reply), "451 4.4.3 cannot resolve smarthost %s: %s",
-                 st->smarthost, gai_strerror(rc));
+        fmt_trunc(reply, sizeof(reply), "451 4.4.3 cannot resolve %s %s: %s",
+                 o->lmtp ? "LMTP server" : "smarthost", hostname, gai_strerror(rc));
         transport_all(out, n, 451, "4.4.3", reply, "");
         return;
     }
@@ -180,43 +227,66 @@ static void transport_smarthost(relay_state *st, const spool_message *msg,
             (void)str_copy(a->text, sizeof(a->text), "?");
     }
     freeaddrinfo(res);
-    if (transport_try_addrs(st, st->smarthost, addrs, naddrs, msg, mail_from, rcpts, n, out,
+    if (transport_try_addrs(pool, o, hostname, addrs, naddrs, msg, mail_from, rcpts, n, out,
                             last, sizeof(last)))
         return;
-    fmt_trunc(reply, sizeof(reply), "451 4.4.1 smarthost %s did not answer: %s",
-             st->smarthost, last);
+    fmt_trunc(reply, sizeof(reply), "451 4.4.1 %s %s did not answer: %s",
+             o->lmtp ? "LMTP server" : "smarthost", hostname, last);
     transport_all(out, n, 451, "4.4.1", reply, "");
 }
 
 /* Tries each address in turn. Returns 1 when one of them gave final
  * per-recipient answers (out filled), 0 when all failed (last describes the
  * last failure). */
-static int transport_try_addrs(relay_state *st, const char *host, const relay_addr *addrs,
-                               size_t naddrs, const spool_message *msg,
-                               const char *mail_from, const char *const *rcpts, size_t n,
+static int transport_try_addrs(relay_conn_pool *pool, const relay_smtp_opts *base,
+                               const char *host, const relay_addr *addrs, size_t naddrs,
+                               const spool_message *msg, const char *mail_from,
+                               const char *const *rcpts, size_t n,
                                relay_outcome *out, char *last, size_t lastlen)
 {
     relay_smtp_rcpt *res = xcalloc(n, sizeof(*res));
     relay_smtp_info info;
-    relay_smtp_opts o = { .helo = st->helo, .timeout_s = st->timeout_s, .try_tls = 1 };
-    char label[320];
+    relay_smtp_opts o = *base;
+    char label[320], key[RELAY_CONN_KEY_MAX];
 
     for (size_t a = 0; a < naddrs; a++) {
         int port = addrs[a].sa.ss_family == AF_INET6
                        ? ntohs(((const struct sockaddr_in6 *)&addrs[a].sa)->sin6_port)
                        : ntohs(((const struct sockaddr_in *)&addrs[a].sa)->sin_port);
         snprintf(label, sizeof(label), "%s[%s]:%d", host, addrs[a].text, port);
+        /* Sessions are shared only between identical settings; an
+         * authenticated one only within its route (the credentials' address
+         * identifies the route's entry, so the secret is not in the key). */
+        fmt_trunc(key, sizeof(key), "%s|tls=%d|lmtp=%d|auth=%s@%p|ca=%s", label, (int)o.tls,
+                  o.lmtp, o.auth_user ? o.auth_user : "", (const void *)o.auth_pass,
+                  o.ca_file ? o.ca_file : "");
         o.try_tls = 1;
-        enum relay_smtp_result r = relay_smtp_send((const struct sockaddr *)&addrs[a].sa,
-                                                   addrs[a].len, host, &o, mail_from, rcpts, n,
-                                                   msg->raw, msg->raw_len, res, &info);
-        if (r == RELAY_SMTP_TLSFAIL) {
-            log_warn("STARTTLS failed; retrying without TLS", "host", label,
-                     "error", info.reply);
-            o.try_tls = 0;
-            r = relay_smtp_send((const struct sockaddr *)&addrs[a].sa, addrs[a].len, host,
-                                &o, mail_from, rcpts, n, msg->raw, msg->raw_len, res, &info);
+        enum relay_smtp_result r = RELAY_SMTP_TRYNEXT;
+        relay_smtp_session *sess = relay_conn_take(pool, key);
+        if (sess != NULL && relay_smtp_reset(sess) != 0) {
+            relay_smtp_close(sess);       /* the server closed it meanwhile */
+            sess = NULL;
         }
+        if (sess != NULL) {
+            relay_conn_count_reuse(pool);
+            log_debug("reusing a connection", "host", label, "queue_id", msg->queue_id);
+        } else {
+            r = relay_smtp_open((const struct sockaddr *)&addrs[a].sa, addrs[a].len, host, &o,
+                                &sess, &info);
+            if (r == RELAY_SMTP_TLSFAIL) {
+                log_warn("STARTTLS failed; retrying without TLS", "host", label,
+                         "error", info.reply);
+                o.try_tls = 0;
+                r = relay_smtp_open((const struct sockaddr *)&addrs[a].sa, addrs[a].len, host,
+                                    &o, &sess, &info);
+            }
+        }
+        if (sess != NULL)
+            r = relay_smtp_txn(sess, mail_from, rcpts, n, msg->raw, msg->raw_len, res, &info);
+        if (sess != NULL && o.try_tls == 0)
+            relay_smtp_close(sess);       /* a plain-text fallback is not cached */
+        else
+            relay_conn_put(pool, key, sess);
         if (r == RELAY_SMTP_OK) {
             for (size_t i = 0; i < n; i++) {
                 out[i].code = res[i].code;
@@ -224,6 +294,7 @@ static int transport_try_addrs(relay_state *st, const char *host, const relay_ad
                 (void)str_copy(out[i].reply, sizeof(out[i].reply), res[i].reply);
                 (void)str_copy(out[i].host, sizeof(out[i].host), label);
                 (void)str_copy(out[i].tls, sizeof(out[i].tls), info.tls);
+                (void)str_copy(out[i].tls_verify, sizeof(out[i].tls_verify), info.tls_verify);
             }
             free(res);
             return 1;
@@ -238,6 +309,50 @@ static int transport_try_addrs(relay_state *st, const char *host, const relay_ad
     return 0;
 }
 
+/* Applies the domain's MTA-STS policy (relay_mtasts.h) to its MX list:
+ * enforce keeps only the matching hosts and requires a verified
+ * certificate; testing only logs. Returns -1 when the recipients were
+ * deferred (no MX host allowed), else 0. */
+static int transport_mtasts(relay_state *st, const char *domain, relay_mx *mx, size_t *nmx,
+                            relay_smtp_opts *o, relay_outcome *out, size_t n)
+{
+    relay_sts_policy pol;
+    char why[512], refused[600] = "";
+    size_t kept = 0, rl = 0;
+
+    if (st->mtasts == NULL)
+        return 0;
+    relay_mtasts_get(st->mtasts, st->dns, domain, &pol, why, sizeof(why));
+    if (why[0] != '\0')
+        log_warn("MTA-STS: no fresh policy", "domain", domain, "error", why);
+    if (pol.mode == RELAY_STS_NONE)
+        return 0;
+    const char *mode = pol.mode == RELAY_STS_ENFORCE ? "enforce" : "testing";
+    for (size_t i = 0; i < *nmx; i++) {
+        if (relay_mtasts_mx_match(&pol, mx[i].host)) {
+            mx[kept++] = mx[i];
+            continue;
+        }
+        int w = snprintf(refused + rl, sizeof(refused) - rl, "%s%s", rl ? " " : "", mx[i].host);
+        if (w > 0 && (size_t)w < sizeof(refused) - rl)
+            rl += (size_t)w;
+        log_warn(pol.mode == RELAY_STS_ENFORCE ? "MTA-STS: MX host not in the policy; skipped"
+                                               : "MTA-STS (testing): MX host not in the policy",
+                 "domain", domain, "mx", mx[i].host, "policy_id", pol.id);
+    }
+    if (pol.mode != RELAY_STS_ENFORCE)
+        return 0;
+    o->tls = RELAY_TLS_VERIFY;
+    *nmx = kept;
+    if (kept > 0)
+        return 0;
+    char reply[RELAY_SMTP_REPLY_MAX];
+    fmt_trunc(reply, sizeof(reply), "451 4.7.5 MTA-STS policy of %s (mode %s, id %s) allows "
+              "none of its MX hosts: %s", domain, mode, pol.id, refused);
+    transport_all(out, n, 451, "4.7.5", reply, "");
+    return -1;
+}
+
 static void transport_all(relay_outcome *out, size_t n, int code, const char *status,
                           const char *reply, const char *host)
 {
@@ -247,6 +362,7 @@ static void transport_all(relay_outcome *out, size_t n, int code, const char *st
         (void)str_copy(out[i].reply, sizeof(out[i].reply), reply);
         (void)str_copy(out[i].host, sizeof(out[i].host), host);
         out[i].tls[0] = '\0';
+        out[i].tls_verify[0] = '\0';
     }
 }
 

@@ -236,6 +236,31 @@ static void test_ehlo_without_extensions(void **state)
     assert_int_equal(e.starttls, 1);
 }
 
+static void test_ehlo_auth_mechanisms(void **state)
+{
+    (void)state;
+    relay_reply_parser p;
+    relay_reply r;
+    relay_ehlo e;
+    relay_reply_parser_init(&p);
+    const char *s = "250-mx\r\n250-AUTH CRAM-MD5 login\r\n250 STARTTLS\r\n";
+    assert_int_equal(feed_all(&p, s, strlen(s), &r, 1), 1);
+    relay_ehlo_parse(&r, &e);
+    assert_int_equal(e.auth_login, 1);
+    assert_int_equal(e.auth_plain, 0);
+    relay_reply_parser_init(&p);
+    s = "250-mx\r\n250-AUTH=PLAIN\r\n250 AUTHX PLAIN LOGIN\r\n";
+    assert_int_equal(feed_all(&p, s, strlen(s), &r, 1), 1);
+    relay_ehlo_parse(&r, &e);
+    assert_int_equal(e.auth_plain, 1);
+    assert_int_equal(e.auth_login, 0);   /* AUTHX is another keyword */
+    relay_reply_parser_init(&p);
+    s = "250-mx\r\n250 AUTH PLAINX LOGINS\r\n";
+    assert_int_equal(feed_all(&p, s, strlen(s), &r, 1), 1);
+    relay_ehlo_parse(&r, &e);
+    assert_int_equal(e.auth_plain + e.auth_login, 0);
+}
+
 static void stuff_case(const char *in, const char *want)
 {
     buf *b = buf_create(1024);
@@ -278,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_text_is_cleaned),
         cmocka_unit_test(test_ehlo_without_extensions),
+        cmocka_unit_test(test_ehlo_auth_mechanisms),
         cmocka_unit_test(test_dot_stuff),
         cmocka_unit_test(test_dot_stuff_ceiling),
     };
