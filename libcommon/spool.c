@@ -65,25 +65,35 @@ int spool_message_insert(db_conn *c, spool_message *m)
     }
     char *rcpts = spool_json_text(arr);
     json_decref(arr);
+    if (m->rcpt_dsn != NULL && (!json_is_array(m->rcpt_dsn) ||
+                                json_array_size(m->rcpt_dsn) != m->nrcpts)) {
+        free(rcpts);
+        log_error("spool_message_insert: rcpt_dsn does not match rcpts",
+                  "queue_id", m->queue_id);
+        return -1;
+    }
+    char *rcpt_dsn = m->rcpt_dsn != NULL ? spool_json_text(m->rcpt_dsn) : NULL;
 
     char parent[24], size[24];
     (void)snprintf(parent, sizeof(parent), "%" PRId64, m->parent_id);
     (void)snprintf(size, sizeof(size), "%zu", m->raw_len);
-    const char *vals[10] = {
+    const char *vals[14] = {
         m->queue_id, m->parent_id > 0 ? parent : NULL, m->origin, m->mail_from,
         rcpts, m->client_ip, m->helo, m->message_id, size,
         m->raw != NULL ? m->raw : "",
+        m->smtputf8 ? "t" : "f", m->dsn_ret, m->dsn_envid, rcpt_dsn,
     };
-    int lens[10] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, (int)m->raw_len };
-    int fmts[10] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+    int lens[14] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, (int)m->raw_len, 0, 0, 0, 0 };
+    int fmts[14] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0 };
     PGresult *r = db_query(c,
         "INSERT INTO spool.messages (queue_id, parent_id, origin, mail_from, rcpts,"
-        " client_ip, helo, message_id, size, raw)"
+        " client_ip, helo, message_id, size, raw, smtputf8, dsn_ret, dsn_envid, rcpt_dsn)"
         " VALUES ($1, $2::bigint, $3, $4,"
         " ARRAY(SELECT jsonb_array_elements_text($5::jsonb)),"
-        " $6, $7, $8, $9::int, $10::bytea) RETURNING id",
-        10, vals, lens, fmts);
+        " $6, $7, $8, $9::int, $10::bytea, $11::boolean, $12, $13, $14::jsonb) RETURNING id",
+        14, vals, lens, fmts);
     free(rcpts);
+    free(rcpt_dsn);
     if (r == NULL) {
         log_error("spool_message_insert failed", "queue_id", m->queue_id,
                   "error", db_conn_error(c));
@@ -101,7 +111,8 @@ int spool_message_load(db_conn *c, int64_t id, spool_message **out)
     *out = NULL;
     PGresult *r = db_queryv(c,
         "SELECT id, queue_id, coalesce(parent_id, 0), mail_from, array_to_json(rcpts)::text,"
-        " client_ip, helo, message_id, origin, raw"
+        " client_ip, helo, message_id, origin, raw,"
+        " smtputf8, dsn_ret, dsn_envid, rcpt_dsn::text"
         " FROM spool.messages WHERE id = $1::bigint", 1, idbuf);
     if (r == NULL) {
         log_error("spool_message_load failed", "error", db_conn_error(c));
@@ -133,6 +144,14 @@ int spool_message_load(db_conn *c, int64_t id, spool_message **out)
     m->helo = PQgetisnull(r, 0, 6) ? NULL : xstrdup(PQgetvalue(r, 0, 6));
     m->message_id = PQgetisnull(r, 0, 7) ? NULL : xstrdup(PQgetvalue(r, 0, 7));
     m->origin = xstrdup(PQgetvalue(r, 0, 8));
+    m->smtputf8 = strcmp(PQgetvalue(r, 0, 10), "t") == 0;
+    m->dsn_ret = PQgetisnull(r, 0, 11) ? NULL : xstrdup(PQgetvalue(r, 0, 11));
+    m->dsn_envid = PQgetisnull(r, 0, 12) ? NULL : xstrdup(PQgetvalue(r, 0, 12));
+    if (!PQgetisnull(r, 0, 13)) {
+        m->rcpt_dsn = json_loads(PQgetvalue(r, 0, 13), 0, &jerr);
+        if (!json_is_array(m->rcpt_dsn))
+            ok = 0;
+    }
     size_t n = 0;
     unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 9), &n);
     PQclear(r);
@@ -165,6 +184,9 @@ void spool_message_free(spool_message *m)
     free(m->message_id);
     free(m->origin);
     free(m->raw);
+    free(m->dsn_ret);
+    free(m->dsn_envid);
+    json_decref(m->rcpt_dsn);
     free(m);
 }
 

@@ -43,6 +43,13 @@ typedef struct spool_message {
     char   *origin;            /* owned: "mx", "lists", "dsn", ... */
     char   *raw;               /* owned raw message bytes */
     size_t  raw_len;
+    /* Envelope extensions (libcommon/sql/002_dsn.sql); zero/NULL = absent. */
+    int     smtputf8;          /* MAIL ... SMTPUTF8 (RFC 6531) */
+    char   *dsn_ret;           /* owned, "FULL" or "HDRS" (RFC 3461 RET=), may be NULL */
+    char   *dsn_envid;         /* owned ENVID= (xtext-decoded), may be NULL */
+    json_t *rcpt_dsn;          /* owned array parallel to rcpts: null or
+                                * {"notify": "SUCCESS,FAILURE"|"NEVER",
+                                *  "orcpt": "rfc822;a@b"}; may be NULL */
 } spool_message;
 
 typedef struct spool_job {

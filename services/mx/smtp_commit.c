@@ -25,6 +25,7 @@
 #define SMTP_MESSAGE_ID_MAX    998
 
 static double smtp_commit_now(void);
+static json_t *smtp_commit_rcpt_dsn(const smtp_tx *tx);
 static int    smtp_commit_store(db_conn *c, spool_message *m, const smtp_session *s,
                                 spool_jobs *jobs);
 
@@ -54,6 +55,34 @@ char *smtp_commit_message_id(const char *raw, size_t len)
         v = NULL;
     }
     return v;
+}
+
+/* The per-recipient DSN array for the spool, or NULL when no recipient
+ * gave NOTIFY or ORCPT. New reference. */
+static json_t *smtp_commit_rcpt_dsn(const smtp_tx *tx)
+{
+    int any = 0;
+    for (size_t i = 0; i < tx->nrcpts; i++)
+        any |= tx->notify[i] != 0 || tx->orcpt[i] != NULL;
+    if (!any)
+        return NULL;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < tx->nrcpts; i++) {
+        if (tx->notify[i] == 0 && tx->orcpt[i] == NULL) {
+            json_array_append_new(arr, json_null());
+            continue;
+        }
+        json_t *o = json_object();
+        if (tx->notify[i] != 0) {
+            char n[64];
+            smtp_notify_format(tx->notify[i], n, sizeof n);
+            json_object_set_new(o, "notify", json_string(n));
+        }
+        if (tx->orcpt[i] != NULL)               /* printable ASCII: valid JSON */
+            json_object_set_new(o, "orcpt", json_string(tx->orcpt[i]));
+        json_array_append_new(arr, o);
+    }
+    return arr;
 }
 
 /* The transaction itself. 0 after COMMIT, -1 (rolled back) otherwise. */
@@ -95,7 +124,9 @@ int smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
 
     buf raw;
     buf_init(&raw, body->len + 4096);
-    const char *proto = s->tls ? "ESMTPS" : s->esmtp ? "ESMTP" : "SMTP";
+    /* RFC 3848 / RFC 6531 §3.7.3: UTF8SMTP(S) when SMTPUTF8 was used */
+    const char *proto = tx->smtputf8 ? (s->tls ? "UTF8SMTPS" : "UTF8SMTP")
+                      : s->tls ? "ESMTPS" : s->esmtp ? "ESMTP" : "SMTP";
     if (smtp_received_format(&raw, s->helo, s->client_ip, env->hostname, proto, id,
                              tx->nrcpts == 1 ? tx->rcpts[0] : NULL, time(NULL)) != 0 ||
         buf_append(&raw, body->data, body->len) != 0) {
@@ -118,6 +149,11 @@ int smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
     m.origin = "mx";
     m.raw = raw.data;
     m.raw_len = raw.len;
+    m.smtputf8 = tx->smtputf8;
+    m.dsn_ret = tx->dsn_ret == SMTP_RET_FULL ? "FULL"
+              : tx->dsn_ret == SMTP_RET_HDRS ? "HDRS" : NULL;     /* borrowed */
+    m.dsn_envid = tx->dsn_envid[0] ? tx->dsn_envid : NULL;      /* borrowed */
+    m.rcpt_dsn = smtp_commit_rcpt_dsn(tx);                      /* owned here */
 
     int rc = -1;
     db_conn *c = db_pool_acquire(env->db, env->db_timeout_ms);
@@ -142,6 +178,7 @@ int smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
             metrics_histogram_observe(env->accept_seconds, smtp_commit_now() - t0);
     }
     free(m.message_id);
+    json_decref(m.rcpt_dsn);
     buf_release(&raw);
     return rc;
 }

@@ -1,6 +1,7 @@
 /*
- * smtp_data.c - the SMTP DATA reader: end-of-data detection, dot-unstuffing,
- * size, line-length and bare CR/LF checks. No I/O; see smtp_data.h.
+ * smtp_data.c - the SMTP DATA/BDAT reader: end-of-data detection,
+ * dot-unstuffing, size, header size, line-length, NUL and bare CR/LF
+ * checks (or bare CR/LF normalization). No I/O; see smtp_data.h.
  *
  * The state is where we are in the current line:
  *   BOL     at the start of a line (after CRLF, or at the start of data)
@@ -9,9 +10,10 @@
  *   DOT     a '.' at the start of a line (not stored yet)
  *   DOT_CR  ".\r" at the start of a line; LF ends the data
  * A bare LF or CR never brings us back to BOL, so only CRLF.CRLF ends.
+ * In raw (BDAT) mode BOL goes straight to TEXT.
  *
  * STANDARDS: RFC 5321 §4.1.1.4 (end of data), §4.5.2 (transparency),
- * §4.5.3.1.6 (line length); bare CR/LF refused as in §2.3.8.
+ * §4.5.3.1.6 (line length), §2.3.8 (bare CR/LF refused); RFC 3030 (BDAT).
  */
 #include <string.h>
 #include "smtp_data.h"
@@ -19,12 +21,16 @@
 enum { ST_BOL, ST_TEXT, ST_CR, ST_DOT, ST_DOT_CR };
 
 static void smtp_data_emit(smtp_data *d, const char *p, size_t n);
+static void smtp_data_bare(smtp_data *d, unsigned flag, const char *c);
 
-void smtp_data_init(smtp_data *d, size_t max_size)
+void smtp_data_init(smtp_data *d, size_t max_size, size_t max_header, unsigned opts)
 {
     memset(d, 0, sizeof *d);
     d->state = ST_BOL;
     d->max_size = max_size;
+    d->max_header = max_header;
+    d->in_header = 1;
+    d->opts = opts;
     buf_init(&d->body, max_size);
 }
 
@@ -39,6 +45,10 @@ void smtp_data_release(smtp_data *d)
 static void smtp_data_emit(smtp_data *d, const char *p, size_t n)
 {
     d->size += n;
+    if (memchr(p, '\0', n) != NULL)
+        d->flags |= SMTP_DATA_NUL;
+    if (d->in_header && d->max_header > 0 && d->size > d->max_header)
+        d->flags |= SMTP_DATA_HEADER_BIG;
     if (d->flags & SMTP_DATA_TOO_BIG)
         return;
     if (d->size > d->max_size || buf_append(&d->body, p, n) != 0) {
@@ -46,6 +56,23 @@ static void smtp_data_emit(smtp_data *d, const char *p, size_t n)
         buf_release(&d->body);              /* will not be stored: free now */
         buf_init(&d->body, d->max_size);
     }
+}
+
+/* A bare CR or LF (c is "\r" or "\n"): flagged and kept, or stored as
+ * CRLF. Either way the line goes on (no BOL). */
+static void smtp_data_bare(smtp_data *d, unsigned flag, const char *c)
+{
+    if (d->opts & SMTP_DATA_OPT_NORMALIZE) {
+        smtp_data_emit(d, "\r\n", 2);
+        d->line_len = 0;
+        return;
+    }
+    d->flags |= flag;
+    smtp_data_emit(d, c, 1);
+    if (*c == '\n')
+        d->line_len = 0;
+    else
+        d->line_len++;
 }
 
 size_t smtp_data_feed(smtp_data *d, const char *p, size_t n)
@@ -57,7 +84,11 @@ size_t smtp_data_feed(smtp_data *d, const char *p, size_t n)
         char c = p[i];
         switch (d->state) {
         case ST_BOL:
-            if (c == '.') { d->state = ST_DOT; i++; break; }
+            if (c == '.' && !(d->opts & SMTP_DATA_OPT_RAW)) {
+                d->state = ST_DOT;
+                i++;
+                break;
+            }
             d->state = ST_TEXT;
             break;                          /* reprocess c as TEXT */
         case ST_TEXT: {
@@ -72,44 +103,53 @@ size_t smtp_data_feed(smtp_data *d, const char *p, size_t n)
                 i = j;
                 break;
             }
-            if (c == '\r') {
+            if (c == '\r')
                 d->state = ST_CR;
-            } else {                        /* bare LF: keep it, stay in TEXT */
-                d->flags |= SMTP_DATA_BARE_LF;
-                smtp_data_emit(d, "\n", 1);
-                d->line_len = 0;
-            }
+            else                            /* bare LF: stay in TEXT */
+                smtp_data_bare(d, SMTP_DATA_BARE_LF, "\n");
             i++;
             break;
         }
         case ST_CR:
             if (c == '\n') {
+                if (d->line_len == 0)
+                    d->in_header = 0;       /* the empty line ends the header */
                 smtp_data_emit(d, "\r\n", 2);
                 d->line_len = 0;
                 d->state = ST_BOL;
                 i++;
-            } else {                        /* bare CR */
-                d->flags |= SMTP_DATA_BARE_CR;
-                smtp_data_emit(d, "\r", 1);
-                d->line_len++;
-                d->state = ST_TEXT;         /* reprocess c */
+            } else {                        /* bare CR; reprocess c */
+                smtp_data_bare(d, SMTP_DATA_BARE_CR, "\r");
+                d->state = ST_TEXT;
             }
             break;
         case ST_DOT:
             if (c == '\r') { d->state = ST_DOT_CR; i++; break; }
-            d->state = ST_TEXT;             /* the stuffed dot is dropped */
+            if (c == '\n') {                /* ".<LF>": keep the dot */
+                smtp_data_emit(d, ".", 1);
+                d->line_len++;
+            }
+            d->state = ST_TEXT;             /* else the stuffed dot is dropped */
             break;
         case ST_DOT_CR:
             if (c == '\n') {
                 d->done = 1;
                 return i + 1;
             }
-            d->flags |= SMTP_DATA_BARE_CR;  /* ".\r" then not LF */
-            smtp_data_emit(d, "\r", 1);
+            smtp_data_emit(d, ".", 1);      /* ".<CR>x": not an end, keep all */
             d->line_len++;
+            smtp_data_bare(d, SMTP_DATA_BARE_CR, "\r");
             d->state = ST_TEXT;
             break;
         }
     }
     return n;
+}
+
+void smtp_data_finish(smtp_data *d)
+{
+    if (d->state == ST_CR)
+        smtp_data_bare(d, SMTP_DATA_BARE_CR, "\r");
+    d->state = ST_TEXT;
+    d->done = 1;
 }

@@ -1,10 +1,22 @@
 /*
- * smtp_server.h - the SMTP listener and its connections (I/O only; the
+ * smtp_server.h - the SMTP listeners and their connections (I/O only; the
  * protocol is in smtp_session.c).
+ *
+ * Listeners: MAILYARD_SMTP_LISTEN (STARTTLS offered) and, if set,
+ * MAILYARD_SMTPS_LISTEN (implicit TLS, RFC 8314). Each may require a PROXY
+ * header (v1/v2) from MAILYARD_SMTP_PROXY_TRUSTED_NETWORKS; the proxied
+ * address is the client's from then on. Before the greeting: the PROXY
+ * header, the per-IP limit (MAILYARD_SMTP_MAX_CONN_PER_IP, "421 4.7.0"),
+ * pregreet detection (MAILYARD_SMTP_PREGREET_MS, "554 5.5.0") and, on the
+ * implicit-TLS listener, the handshake. Read timeouts per state: command
+ * (MAILYARD_SMTP_TIMEOUT_SECONDS) or data block
+ * (MAILYARD_SMTP_DATA_TIMEOUT_SECONDS). The certificate is reloaded on
+ * SIGHUP or when its files change (smtp_tls.h).
  *
  * Model of this version: one listener thread and one thread per connection
  * (blocking sockets, 256 KiB stacks), at most MAILYARD_SMTP_MAX_CONNECTIONS
- * at a time (over it: "421 4.7.0" and close). Each connection thread owns
+ * at a time (over it: "421 4.7.0" and close). Moving to libevent is later
+ * work; only this file changes then. Each connection thread owns
  * its session, an httpc client for rewrite (created at the first RCPT) and
  * a jobq for publishing (created at the first accepted message); it
  * borrows a database connection from svc->db only for the commit and the

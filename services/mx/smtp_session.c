@@ -6,8 +6,10 @@
  *
  * SECURITY: everything fed here comes from the peer. Command lines are
  * bounded by SMTP_LINE_MAX (longer ones are discarded with 500 5.5.2),
- * messages by max_message_size, recipients by max_rcpts, and a client that
- * keeps making errors is disconnected after max_errors.
+ * messages by max_message_size (DATA and the sum of the BDAT chunks), the
+ * header section by max_header_size, recipients by max_rcpts, and a client
+ * that keeps making errors is disconnected after max_errors. A client that
+ * pipelines before EHLO is disconnected (554 5.5.0).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +30,9 @@ static void smtp_cmd_ehlo(smtp_session *s, const smtp_cmd *c);
 static void smtp_cmd_mail(smtp_session *s, const smtp_cmd *c);
 static void smtp_cmd_rcpt(smtp_session *s, const smtp_cmd *c);
 static void smtp_cmd_data(smtp_session *s, const smtp_cmd *c);
+static void smtp_cmd_bdat(smtp_session *s, const smtp_cmd *c);
+static void smtp_session_bdat_end(smtp_session *s);
+static void smtp_session_data_start(smtp_session *s, unsigned opts);
 static int  smtp_cmd_starttls(smtp_session *s, const smtp_cmd *c);
 static void smtp_session_reset(smtp_session *s);
 
@@ -61,9 +66,13 @@ void smtp_session_tx_rollback(smtp_session *s)
     smtp_tx *tx = s->tx;
     if (tx == NULL)
         return;
-    for (size_t i = 0; i < tx->nrcpts; i++)
+    for (size_t i = 0; i < tx->nrcpts; i++) {
         free(tx->rcpts[i]);
+        free(tx->orcpt[i]);
+    }
     free(tx->rcpts);
+    free(tx->orcpt);
+    free(tx->notify);
     if (tx->in_data)
         smtp_data_release(&tx->data);
     free(tx);
@@ -81,6 +90,11 @@ static void smtp_session_reset(smtp_session *s)
 void smtp_session_tls_started(smtp_session *s)
 {
     s->tls = 1;
+}
+
+int smtp_session_in_data(const smtp_session *s)
+{
+    return s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT;
 }
 
 void smtp_session_abort(smtp_session *s, int code, const char *text)
@@ -123,6 +137,18 @@ enum smtp_action smtp_session_feed(smtp_session *s, const char *p, size_t n)
                 smtp_session_data_end(s);
             continue;
         }
+        if (s->state == SMTP_STATE_BDAT) {
+            size_t k = n - i;
+            if ((unsigned long long)k > s->bdat_left)
+                k = (size_t)s->bdat_left;
+            if (!s->bdat_refused)
+                smtp_data_feed(&s->tx->data, p + i, k);
+            i += k;
+            s->bdat_left -= k;
+            if (s->bdat_left == 0)
+                smtp_session_bdat_end(s);
+            continue;
+        }
         const char *lf = memchr(p + i, '\n', n - i);
         size_t chunk = lf != NULL ? (size_t)(lf - (p + i)) + 1 : n - i;
         i += chunk;
@@ -148,11 +174,19 @@ enum smtp_action smtp_session_feed(smtp_session *s, const char *p, size_t n)
         size_t len = s->in.len - 1;
         if (len > 0 && s->in.data[len - 1] == '\r')
             len--;
+        int was_esmtp = s->esmtp;
         smtp_session_command(s, s->in.data, len);
         buf_reset(&s->in);
         if (s->tls_pending) {           /* STARTTLS accepted: stop here */
             s->tls_pending = 0;
             return SMTP_ACT_STARTTLS;
+        }
+        if (!was_esmtp && i < n && s->state != SMTP_STATE_CLOSED) {
+            /* The client sent more before it saw our reply to a command
+             * given without EHLO (RFC 2920 allows pipelining only after
+             * the EHLO reply): a blind spammer, or an injection attempt. */
+            smtp_session_abort(s, 554, "5.5.0 Error: SMTP protocol synchronization "
+                                       "(pipelining before EHLO)");
         }
     }
     return s->state == SMTP_STATE_CLOSED ? SMTP_ACT_CLOSE : SMTP_ACT_CONTINUE;
@@ -163,7 +197,15 @@ static void smtp_session_command(smtp_session *s, const char *line, size_t len)
     smtp_cmd c;
     enum smtp_parse_result r = smtp_cmd_parse(line, len, &c);
     if (r != SMTP_PARSE_OK) {
+        if (s->cfg->on_command != NULL)
+            s->cfg->on_command(s->arg, "unknown");
         smtp_reply(s, 500, "5.5.2 Error: command not recognized");
+        return;
+    }
+    if (s->cfg->on_command != NULL)
+        s->cfg->on_command(s->arg, smtp_verb_name(c.verb));
+    if (c.verb == SMTP_VERB_BDAT) {    /* its chunk follows, whatever the state */
+        smtp_cmd_bdat(s, &c);
         return;
     }
     int need_helo = c.verb == SMTP_VERB_MAIL || c.verb == SMTP_VERB_RCPT ||
@@ -193,8 +235,9 @@ static void smtp_session_command(smtp_session *s, const char *line, size_t len)
     case SMTP_VERB_STARTTLS:
         s->tls_pending = smtp_cmd_starttls(s, &c);
         break;
+    case SMTP_VERB_BDAT:
     case SMTP_VERB_UNKNOWN:
-        panic("smtp_cmd_parse returned OK for an unknown verb");
+        panic("smtp_session_command: verb not dispatched");
     }
 }
 
@@ -222,7 +265,8 @@ static void smtp_cmd_ehlo(smtp_session *s, const smtp_cmd *c)
         return;
     }
     if (buf_printf(&s->out, "250-%s\r\n250-PIPELINING\r\n250-SIZE %zu\r\n"
-                   "250-8BITMIME\r\n%s250 ENHANCEDSTATUSCODES\r\n",
+                   "250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n"
+                   "%s250 ENHANCEDSTATUSCODES\r\n",
                    s->cfg->hostname, s->cfg->max_message_size,
                    s->cfg->tls_available && !s->tls ? "250-STARTTLS\r\n" : "") != 0)
         panic("smtp reply buffer full");
@@ -249,6 +293,8 @@ static void smtp_cmd_mail(smtp_session *s, const smtp_cmd *c)
         smtp_reply(s, 501, "5.5.4 Bad MAIL parameter value"); return;
     case SMTP_PATH_UNKNOWN_PARAM:
         smtp_reply(s, 555, "5.5.4 Unsupported MAIL parameter"); return;
+    case SMTP_PATH_NEED_UTF8:
+        smtp_reply(s, 553, "5.6.7 Error: non-ASCII address requires SMTPUTF8"); return;
     }
     if (a.size >= 0 && (unsigned long long)a.size > s->cfg->max_message_size) {
         smtp_reply(s, 552, "5.3.4 Message size exceeds fixed maximum message size");
@@ -258,6 +304,9 @@ static void smtp_cmd_mail(smtp_session *s, const smtp_cmd *c)
     memcpy(tx->mail_from, a.addr, sizeof tx->mail_from);
     tx->declared_size = a.size;
     tx->body_8bit = a.body_8bit;
+    tx->smtputf8 = a.smtputf8;
+    tx->dsn_ret = a.ret;
+    memcpy(tx->dsn_envid, a.envid, sizeof tx->dsn_envid);
     s->tx = tx;
     smtp_reply(s, 250, "2.1.0 Ok");
 }
@@ -269,8 +318,9 @@ static void smtp_cmd_rcpt(smtp_session *s, const smtp_cmd *c)
         smtp_reply(s, 503, "5.5.1 Error: need MAIL command");
         return;
     }
-    char addr[SMTP_PATH_MAX + 1];
-    enum smtp_path_error e = smtp_rcpt_parse(c->arg, s->esmtp, addr, sizeof addr);
+    smtp_rcpt_args ra;
+    enum smtp_path_error e = smtp_rcpt_parse(c->arg, s->esmtp, tx->smtputf8, &ra);
+    const char *addr = ra.addr;
     if (e != SMTP_PATH_OK)
         tx->nrejected++;
     switch (e) {
@@ -285,6 +335,8 @@ static void smtp_cmd_rcpt(smtp_session *s, const smtp_cmd *c)
         smtp_reply(s, 501, "5.5.4 Bad RCPT parameter value"); return;
     case SMTP_PATH_UNKNOWN_PARAM:
         smtp_reply(s, 555, "5.5.4 Unsupported RCPT parameter"); return;
+    case SMTP_PATH_NEED_UTF8:
+        smtp_reply(s, 553, "5.6.7 Error: non-ASCII address requires SMTPUTF8"); return;
     }
     for (size_t i = 0; i < tx->nrcpts; i++) {
         if (strcasecmp(tx->rcpts[i], addr) == 0) {   /* duplicate: once is enough */
@@ -304,7 +356,11 @@ static void smtp_cmd_rcpt(smtp_session *s, const smtp_cmd *c)
         if (tx->nrcpts == tx->cap) {
             tx->cap = tx->cap ? tx->cap * 2 : 4;
             tx->rcpts = xrealloc(tx->rcpts, tx->cap * sizeof *tx->rcpts);
+            tx->orcpt = xrealloc(tx->orcpt, tx->cap * sizeof *tx->orcpt);
+            tx->notify = xrealloc(tx->notify, tx->cap * sizeof *tx->notify);
         }
+        tx->notify[tx->nrcpts] = ra.notify;
+        tx->orcpt[tx->nrcpts] = ra.orcpt[0] ? xstrdup(ra.orcpt) : NULL;
         tx->rcpts[tx->nrcpts++] = xstrdup(addr);
         smtp_reply(s, 250, "2.1.5 Ok");
         break;
@@ -338,10 +394,78 @@ static void smtp_cmd_data(smtp_session *s, const smtp_cmd *c)
         smtp_reply(s, 501, "5.5.4 Syntax: DATA");
         return;
     }
-    smtp_data_init(&tx->data, s->cfg->max_message_size);
-    tx->in_data = 1;
+    if (tx->bdat) {
+        smtp_reply(s, 503, "5.5.1 Error: DATA after BDAT");
+        return;
+    }
+    smtp_session_data_start(s, 0);
     s->state = SMTP_STATE_DATA;
     smtp_reply(s, 354, "End data with <CR><LF>.<CR><LF>");
+}
+
+static void smtp_session_data_start(smtp_session *s, unsigned opts)
+{
+    if (s->cfg->bare_lf_normalize)
+        opts |= SMTP_DATA_OPT_NORMALIZE;
+    smtp_data_init(&s->tx->data, s->cfg->max_message_size, s->cfg->max_header_size, opts);
+    s->tx->in_data = 1;
+}
+
+/* BDAT <size> [LAST]: the chunk is read in any case; whether it is refused
+ * is decided now (bdat_refused), the data checks after the last chunk. */
+static void smtp_cmd_bdat(smtp_session *s, const smtp_cmd *c)
+{
+    unsigned long long size;
+    int last;
+    if (smtp_bdat_parse(c->arg, &size, &last) != 0) {
+        smtp_reply(s, 501, "5.5.4 Syntax: BDAT chunk-size [LAST]");
+        return;
+    }
+    smtp_tx *tx = s->tx;
+    s->bdat_refused = 0;
+    if (s->helo[0] == '\0' || !s->esmtp)
+        s->bdat_refused = 503;
+    else if (tx == NULL || tx->nrcpts == 0)
+        s->bdat_refused = tx != NULL && tx->nrejected > 0 ? 554 : 503;
+    if (!s->bdat_refused && !tx->in_data) {
+        smtp_session_data_start(s, SMTP_DATA_OPT_RAW);
+        tx->bdat = 1;
+    }
+    if (!s->bdat_refused)
+        tx->bdat_octets += size;
+    s->bdat_left = size;
+    s->bdat_last = last;
+    s->state = SMTP_STATE_BDAT;
+    if (size == 0)
+        smtp_session_bdat_end(s);
+}
+
+static void smtp_session_bdat_end(smtp_session *s)
+{
+    s->state = SMTP_STATE_CMD;
+    if (s->bdat_refused == 554) {
+        smtp_reply(s, 554, "5.5.1 Error: no valid recipients");
+        return;
+    }
+    if (s->bdat_refused != 0) {
+        if (s->helo[0] == '\0' || !s->esmtp)
+            smtp_reply(s, 503, "5.5.1 Error: send EHLO first");
+        else
+            smtp_reply(s, 503, "5.5.1 Error: need MAIL and RCPT commands");
+        return;
+    }
+    smtp_tx *tx = s->tx;
+    if (s->bdat_last) {
+        smtp_data_finish(&tx->data);
+        smtp_session_data_end(s);
+        return;
+    }
+    if (tx->data.flags & SMTP_DATA_TOO_BIG) {   /* no use reading more */
+        smtp_reply(s, 552, "5.3.4 Error: message size exceeds fixed maximum message size");
+        smtp_session_tx_rollback(s);
+        return;
+    }
+    smtp_reply(s, 250, "2.0.0 %llu octets received", tx->bdat_octets);
 }
 
 /* After the final dot: refuse what is malformed, else commit, then 250. */
@@ -352,6 +476,10 @@ static void smtp_session_data_end(smtp_session *s)
     s->state = SMTP_STATE_CMD;
     if (f & SMTP_DATA_TOO_BIG) {
         smtp_reply(s, 552, "5.3.4 Error: message size exceeds fixed maximum message size");
+    } else if (f & SMTP_DATA_HEADER_BIG) {
+        smtp_reply(s, 552, "5.3.4 Error: message header section exceeds the size limit");
+    } else if (f & SMTP_DATA_NUL) {
+        smtp_reply(s, 550, "5.6.0 Error: NUL byte in message data");
     } else if (f & (SMTP_DATA_BARE_LF | SMTP_DATA_BARE_CR)) {
         smtp_reply(s, 550, "5.6.0 Error: bare CR or LF in message data (lines must end with CRLF)");
     } else if (f & SMTP_DATA_LONG_LINE) {

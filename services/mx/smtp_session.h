@@ -22,9 +22,20 @@
  * error) are ignored. feed() takes at most SMTP_FEED_MAX bytes per call, so
  * pipelined replies stay bounded.
  *
+ * Pipelining is allowed only after the EHLO reply (RFC 2920): bytes that
+ * arrive in the same feed after a command given before EHLO (or after
+ * HELO, or after the EHLO command itself) are a synchronization error:
+ * 554 5.5.0 and close. (Talking before the 220 is caught by the server.)
+ *
+ * BDAT (RFC 3030): the chunk bytes that follow a BDAT command are always
+ * consumed, even when the command is refused; errors are answered after
+ * the chunk. DATA and BDAT share the reader's checks (size, header size,
+ * bare CR/LF, NUL, line length).
+ *
  * STANDARDS: RFC 5321, RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 2920
  * (PIPELINING), RFC 2034/3463 (enhanced status codes; not on the greeting
- * and EHLO/HELO replies, as RFC 2034 says), RFC 3207 (STARTTLS).
+ * and EHLO/HELO replies, as RFC 2034 says), RFC 3207 (STARTTLS), RFC 6531
+ * (SMTPUTF8), RFC 3030 (CHUNKING), RFC 3461 (DSN parameters, stored).
  *
  * Ownership: smtp_session_create() returns a session the caller frees with
  * smtp_session_free() (accepts NULL). cfg and arg are borrowed and must
@@ -48,17 +59,24 @@ enum smtp_rcpt_verdict {
 };
 
 enum smtp_action { SMTP_ACT_CONTINUE = 0, SMTP_ACT_STARTTLS, SMTP_ACT_CLOSE };
-enum smtp_state  { SMTP_STATE_CMD = 0, SMTP_STATE_DATA, SMTP_STATE_CLOSED };
+enum smtp_state  { SMTP_STATE_CMD = 0, SMTP_STATE_DATA, SMTP_STATE_BDAT, SMTP_STATE_CLOSED };
 
 typedef struct smtp_tx {
     char      mail_from[SMTP_PATH_MAX + 1];  /* "" for the null sender */
     long long declared_size;                 /* MAIL SIZE=, -1 if none */
     int       body_8bit;
+    int       smtputf8;                      /* MAIL SMTPUTF8 */
+    enum smtp_dsn_ret dsn_ret;               /* MAIL RET= */
+    char      dsn_envid[SMTP_ENVID_MAX + 1]; /* MAIL ENVID= (decoded), "" if none */
     char    **rcpts;                         /* owned array of owned strings */
+    unsigned *notify;                        /* owned, parallel to rcpts (0: none) */
+    char    **orcpt;                         /* owned, parallel; NULL entries: none */
     size_t    nrcpts, cap;
     size_t    nrejected;                     /* RCPTs refused (any reason) */
-    smtp_data data;                          /* the message, once DATA began */
+    smtp_data data;                          /* the message, once DATA/BDAT began */
     int       in_data;
+    int       bdat;                          /* the data comes in BDAT chunks */
+    unsigned long long bdat_octets;          /* sum of the BDAT chunk sizes */
 } smtp_tx;
 
 struct smtp_session;
@@ -73,15 +91,21 @@ typedef int  (*smtp_commit_fn)(void *arg, struct smtp_session *s, smtp_tx *tx,
 typedef void (*smtp_reply_fn)(void *arg, struct smtp_session *s, int code,
                               const char *text);
 
+/* Called for every command line with the verb name ("mail", "unknown"). */
+typedef void (*smtp_command_fn)(void *arg, const char *verb);
+
 typedef struct smtp_session_cfg {
     const char    *hostname;
     size_t         max_message_size;
+    size_t         max_header_size;   /* 0: no separate header limit */
+    int            bare_lf_normalize; /* store bare LF/CR as CRLF instead of 550 */
     size_t         max_rcpts;
     int            max_errors;
     int            tls_available;   /* a certificate is configured */
     smtp_rcpt_fn   rcpt_check;
     smtp_commit_fn commit;
     smtp_reply_fn  on_reply;        /* may be NULL */
+    smtp_command_fn on_command;     /* may be NULL */
 } smtp_session_cfg;
 
 typedef struct smtp_session {
@@ -98,6 +122,9 @@ typedef struct smtp_session {
     int    tls_pending;                     /* STARTTLS accepted, feed() stops */
     buf    out;                             /* replies to write (owned) */
     smtp_tx *tx;                            /* owned; NULL outside MAIL..DATA */
+    unsigned long long bdat_left;           /* octets of the BDAT chunk to read */
+    int    bdat_last;                       /* the chunk is the LAST one */
+    int    bdat_refused;                    /* reply code for a refused chunk, 0 */
 } smtp_session;
 
 /* Creates a session and queues the 220 greeting in s->out. */
@@ -110,5 +137,9 @@ void smtp_session_tls_started(smtp_session *s);
 void smtp_session_abort(smtp_session *s, int code, const char *text);
 /* Rolls back the current transaction (frees s->tx). */
 void smtp_session_tx_rollback(smtp_session *s);
+/* 1 while the session waits for message data (inside DATA or a BDAT
+ * chunk, RFC 5321 §4.5.3.2.5 "data block" timeout), else 0 (waiting for a
+ * command, §4.5.3.2.7). */
+int  smtp_session_in_data(const smtp_session *s);
 
 #endif

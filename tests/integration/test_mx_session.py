@@ -28,10 +28,11 @@ def test_pipelined_transaction_is_stored_byte_exact(stack):
             % (uid.encode(), alias.encode(), uid.encode()))
     stuffed = body.replace(b"\r\n.", b"\r\n..")
     with _open(stack) as s:
-        s.send_raw(b"EHLO client.it.test\r\nMAIL FROM:<p-%s@sender.test> SIZE=%d\r\n"
-                   b"RCPT TO:<%s>\r\nDATA\r\n" % (uid.encode(), len(body), alias.encode()))
-        code, text = s.read_reply()
+        # pipelining starts after the EHLO reply (RFC 2920; before it: 554)
+        code, text = s.cmd("EHLO client.it.test")
         assert code == 250 and "PIPELINING" in text and "ENHANCEDSTATUSCODES" in text
+        s.send_raw(b"MAIL FROM:<p-%s@sender.test> SIZE=%d\r\n"
+                   b"RCPT TO:<%s>\r\nDATA\r\n" % (uid.encode(), len(body), alias.encode()))
         assert s.read_reply() == (250, "250 2.1.0 Ok")
         assert s.read_reply() == (250, "250 2.1.5 Ok")
         assert s.read_reply()[0] == 354

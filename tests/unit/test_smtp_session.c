@@ -1,7 +1,8 @@
 /*
  * test_smtp_session.c - the SMTP state machine (services/mx/smtp_session.c)
  * driven without sockets: bytes in, replies out, with fake recipient-check
- * and commit callbacks.
+ * and commit callbacks. Includes SMTP smuggling through DATA and BDAT,
+ * pipelining before EHLO, SMTPUTF8 and DSN parameters.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,11 @@ typedef struct fake {
     size_t nrcpts;
     char   rcpt0[300];
     int    replies_seen;
+    int    smtputf8;
+    int    dsn_ret;
+    char   envid[128];
+    unsigned notify0;
+    char   orcpt0[600];
 } fake;
 
 static enum smtp_rcpt_verdict fake_rcpt(void *arg, const char *addr)
@@ -50,6 +56,11 @@ static int fake_commit(void *arg, smtp_session *s, smtp_tx *tx, char *qid, size_
     snprintf(f->from, sizeof f->from, "%s", tx->mail_from);
     f->nrcpts = tx->nrcpts;
     snprintf(f->rcpt0, sizeof f->rcpt0, "%s", tx->nrcpts ? tx->rcpts[0] : "");
+    f->smtputf8 = tx->smtputf8;
+    f->dsn_ret = (int)tx->dsn_ret;
+    snprintf(f->envid, sizeof f->envid, "%s", tx->dsn_envid);
+    f->notify0 = tx->nrcpts ? tx->notify[0] : 0;
+    snprintf(f->orcpt0, sizeof f->orcpt0, "%s", tx->nrcpts && tx->orcpt[0] ? tx->orcpt[0] : "");
     snprintf(qid, qidlen, "QID%d", f->commits);
     return 0;
 }
@@ -113,7 +124,7 @@ static void test_ehlo_helo(void **state)
     smtp_session *s = start(&c, &f);
     assert_string_equal(SEND(s, "EHLO client.example\r\n"),
         "250-mx.test.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n"
-        "250-STARTTLS\r\n250 ENHANCEDSTATUSCODES\r\n");
+        "250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n250-STARTTLS\r\n250 ENHANCEDSTATUSCODES\r\n");
     assert_string_equal(s->helo, "client.example");
     assert_int_equal(s->esmtp, 1);
     assert_string_equal(SEND(s, "HELO other.example\r\n"), "250 mx.test.example\r\n");
@@ -156,13 +167,15 @@ static void check_transaction(size_t step)
     smtp_session_cfg c = cfg_default();
     fake f;
     smtp_session *s = start(&c, &f);
-    const char *r = send_(s, "EHLO client.example\r\n"
+    assert_non_null(strstr(send_(s, "EHLO client.example\r\n", step),
+                           "250 ENHANCEDSTATUSCODES\r\n"));
+    const char *r = send_(s,
         "MAIL FROM:<sender@example.org> SIZE=100 BODY=8BITMIME\r\n"
         "RCPT TO:<list@lists.example>\r\n"
         "DATA\r\n"
         "Subject: hi\r\nMessage-ID: <1@x>\r\n\r\n..dot line\r\nbody\r\n.\r\n"
         "QUIT\r\n", step);
-    assert_non_null(strstr(r, "250 ENHANCEDSTATUSCODES\r\n"
+    assert_non_null(strstr(r,
         "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
         "250 2.0.0 Ok: queued as QID1\r\n221 2.0.0 Bye\r\n"));
     assert_int_equal(f.commits, 1);
@@ -218,7 +231,8 @@ static void test_rcpt_verdicts(void **state)
     c.max_errors = 100;
     fake f;
     smtp_session *s = start(&c, &f);
-    SEND(s, "EHLO x\r\nMAIL FROM:<a@b.example>\r\n");
+    SEND(s, "EHLO x\r\n");
+    SEND(s, "MAIL FROM:<a@b.example>\r\n");
     assert_string_equal(SEND(s, "RCPT TO:<x@foreign.example>\r\n"),
                         "554 5.7.1 <x@foreign.example>: Relay access denied\r\n");
     assert_string_equal(SEND(s, "RCPT TO:<temp@b.example>\r\n"),
@@ -230,7 +244,7 @@ static void test_rcpt_verdicts(void **state)
     assert_string_equal(SEND(s, "RCPT TO:<x!y@z.example>\r\n"),
         "553 5.7.1 Source routes and %/! routing are not accepted\r\n");
     assert_string_equal(SEND(s, "RCPT <x@y.example>\r\n"), "501 5.5.2 Syntax: RCPT TO:<address>\r\n");
-    assert_string_equal(SEND(s, "RCPT TO:<x@y.example> NOTIFY=NEVER\r\n"),
+    assert_string_equal(SEND(s, "RCPT TO:<x@y.example> XFOO=NEVER\r\n"),
                         "555 5.5.4 Unsupported RCPT parameter\r\n");
     assert_int_equal(s->tx->nrcpts, 0);
     /* limit: 3 distinct recipients; duplicates count once */
@@ -278,7 +292,8 @@ static void data_reply(const char *body, const char *want, int commits)
     smtp_session_cfg c = cfg_default();
     fake f;
     smtp_session *s = start(&c, &f);
-    SEND(s, "EHLO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<r@y.example>\r\nDATA\r\n");
+    SEND(s, "EHLO x\r\n");
+    SEND(s, "MAIL FROM:<a@b.example>\r\nRCPT TO:<r@y.example>\r\nDATA\r\n");
     assert_string_equal(SEND(s, body), want);
     assert_int_equal(f.commits, commits);
     assert_null(s->tx);
@@ -306,7 +321,8 @@ static void test_data_errors(void **state)
     c.max_message_size = 5000;
     fake f;
     smtp_session *s = start(&c, &f);
-    SEND(s, "EHLO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<r@y.example>\r\nDATA\r\n");
+    SEND(s, "EHLO x\r\n");
+    SEND(s, "MAIL FROM:<a@b.example>\r\nRCPT TO:<r@y.example>\r\nDATA\r\n");
     char line[1100];
     memset(line, 'y', sizeof line);
     memcpy(line + 999, "\r\n.\r\n", 6);
@@ -322,7 +338,8 @@ static void test_commit_failure(void **state)
     fake f;
     smtp_session *s = start(&c, &f);
     f.commit_fail = 1;
-    const char *r = SEND(s, "EHLO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<r@y.example>\r\n"
+    const char *r = SEND(s, "EHLO x\r\n");
+    SEND(s, "MAIL FROM:<a@b.example>\r\nRCPT TO:<r@y.example>\r\n"
                             "DATA\r\nhello\r\n.\r\n");
     assert_non_null(strstr(r, "354 End data"));
     assert_non_null(strstr(r, "\r\n451 4.3.0 Error: could not store the message, try again later\r\n"));
@@ -369,6 +386,7 @@ static void test_garbage_and_error_limit(void **state)
     assert_string_equal(s->out.data, "500 5.5.2 Error: command not recognized\r\n");
     buf_reset(&s->out);
     s->errors = 0;
+    SEND(s, "EHLO x\r\n");
     assert_string_equal(SEND(s, "FOO\r\n"), "500 5.5.2 Error: command not recognized\r\n");
     assert_string_equal(SEND(s, "NOOP\r\n"), "250 2.0.0 Ok\r\n");   /* goes on */
     SEND(s, "BAR\r\nBAZ\r\nZAP\r\n");
@@ -386,7 +404,8 @@ static void test_starttls(void **state)
     smtp_session_cfg c = cfg_default();
     fake f;
     smtp_session *s = start(&c, &f);
-    SEND(s, "EHLO x\r\nMAIL FROM:<a@b.example>\r\n");
+    SEND(s, "EHLO x\r\n");
+    SEND(s, "MAIL FROM:<a@b.example>\r\n");
     assert_string_equal(SEND(s, "STARTTLS extra\r\n"), "501 5.5.4 Syntax: STARTTLS\r\n");
     /* injected plaintext after STARTTLS must not be executed */
     assert_string_equal(SEND(s, "STARTTLS\r\nRSET\r\nMAIL FROM:<evil@x.example>\r\n"),
@@ -410,7 +429,8 @@ static void test_abort_and_replies_hook(void **state)
     smtp_session_cfg c = cfg_default();
     fake f;
     smtp_session *s = start(&c, &f);
-    SEND(s, "EHLO x\r\nNOOP\r\n");
+    SEND(s, "EHLO x\r\n");
+    SEND(s, "NOOP\r\n");
     assert_int_equal(f.replies_seen, 2);
     smtp_session_abort(s, 421, "4.4.2 Error: timeout exceeded");
     assert_string_equal(s->out.data, "421 4.4.2 Error: timeout exceeded\r\n");
@@ -421,9 +441,220 @@ static void test_abort_and_replies_hook(void **state)
     smtp_session_free(s);
 }
 
+
+static void test_pipelining_before_ehlo(void **state)
+{
+    (void)state;
+    smtp_session_cfg c = cfg_default();
+    fake f;
+    smtp_session *s = start(&c, &f);
+    assert_string_equal(SEND(s, "EHLO x\r\nMAIL FROM:<a@b.example>\r\n"),
+        "250-mx.test.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n"
+        "250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n250-STARTTLS\r\n250 ENHANCEDSTATUSCODES\r\n"
+        "554 5.5.0 Error: SMTP protocol synchronization (pipelining before EHLO)\r\n");
+    assert_int_equal(last_act, SMTP_ACT_CLOSE);
+    smtp_session_free(s);
+
+    s = start(&c, &f);                  /* HELO clients may not pipeline at all */
+    SEND(s, "HELO x\r\n");
+    assert_non_null(strstr(SEND(s, "MAIL FROM:<a@b.example>\r\nRCPT TO:<r@y.example>\r\n"),
+                           "554 5.5.0"));
+    assert_int_equal(last_act, SMTP_ACT_CLOSE);
+    smtp_session_free(s);
+
+    s = start(&c, &f);                  /* after the EHLO reply it is fine */
+    SEND(s, "EHLO x\r\n");
+    assert_string_equal(SEND(s, "MAIL FROM:<a@b.example>\r\nRCPT TO:<r@y.example>\r\nRSET\r\n"),
+                        "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok\r\n");
+    smtp_session_free(s);
+}
+
+static const char *const smuggle[] = {
+    "\n.\n", "\r.\r", "\r.\n", "\n.\r", "\n.\r\n", "\r\n.\n", "\r.\r\n",
+    "\r\n.\r", "\r\n\x00.\r\n",
+};
+
+/* Sends a message whose body holds a fake end of data and a smuggled
+ * transaction, then the real end, through DATA or BDAT, in pieces of step
+ * bytes. Returns the replies to the data. */
+static const char *smuggle_send(smtp_session *s, size_t v, int bdat, size_t step)
+{
+    char msg[512];
+    size_t flen = v == 8 ? 6 : strlen(smuggle[v]);
+    int n = snprintf(msg, sizeof msg, "Subject: s\r\n\r\nhello");
+    memcpy(msg + n, smuggle[v], flen);
+    n += (int)flen;
+    n += snprintf(msg + n, sizeof msg - (size_t)n,
+                  "MAIL FROM:<evil@b.example>\r\nRCPT TO:<victim@y.example>\r\nDATA\r\n"
+                  "Subject: smuggled\r\n\r\nsmuggled\r\n");
+    SEND(s, "MAIL FROM:<a@b.example>\r\n");
+    SEND(s, "RCPT TO:<r@y.example>\r\n");
+    static char in[1024];
+    size_t len;
+    if (bdat) {
+        int h = snprintf(in, sizeof in, "BDAT %d LAST\r\n", n);
+        memcpy(in + h, msg, (size_t)n);
+        len = (size_t)h + (size_t)n;
+    } else {
+        assert_non_null(strstr(SEND(s, "DATA\r\n"), "354"));
+        memcpy(in, msg, (size_t)n);
+        memcpy(in + n, ".\r\n", 3);
+        len = (size_t)n + 3;
+    }
+    /* send_ uses strlen; feed directly (the NUL variant) */
+    replies[0] = '\0';
+    for (size_t off = 0; off < len;) {
+        size_t k = step && len - off > step ? step : len - off;
+        last_act = smtp_session_feed(s, in + off, k);
+        off += k;
+    }
+    memcpy(replies, s->out.data, s->out.len);
+    replies[s->out.len] = '\0';
+    buf_reset(&s->out);
+    return replies;
+}
+
+static void test_smuggling(void **state)
+{
+    (void)state;
+    for (int normalize = 0; normalize <= 1; normalize++) {
+        for (int bdat = 0; bdat <= 1; bdat++) {
+            for (size_t v = 0; v < sizeof smuggle / sizeof smuggle[0]; v++) {
+                for (size_t step = 0; step <= 1; step++) {
+                    smtp_session_cfg c = cfg_default();
+                    c.bare_lf_normalize = normalize;
+                    fake f;
+                    smtp_session *s = start(&c, &f);
+                    SEND(s, "EHLO x\r\n");
+                    const char *r = smuggle_send(s, v, bdat, step);
+                    /* exactly one reply: the whole thing was one message */
+                    const char *eol = strstr(r, "\r\n");
+                    assert_non_null(eol);
+                    assert_string_equal(eol, "\r\n");   /* exactly one reply */
+                    if (!normalize || v == 8) {
+                        assert_int_equal(r[0], '5');
+                        assert_int_equal(f.commits, 0);
+                    } else {
+                        assert_memory_equal(r, "250 2.0.0 Ok", 12);
+                        assert_int_equal(f.commits, 1);
+                        assert_string_equal(f.rcpt0, "r@y.example");
+                        assert_non_null(memmem(f.body, f.body_len, "smuggled", 8));
+                    }
+                    assert_int_equal(f.rcpt_checks, 1);   /* victim never checked */
+                    assert_string_equal(SEND(s, "NOOP\r\n"), "250 2.0.0 Ok\r\n");
+                    smtp_session_free(s);
+                }
+            }
+        }
+    }
+}
+
+static void test_bdat(void **state)
+{
+    (void)state;
+    smtp_session_cfg c = cfg_default();
+    c.max_errors = 100;
+    fake f;
+    smtp_session *s = start(&c, &f);
+    assert_string_equal(SEND(s, "BDAT 0\r\n"), "503 5.5.1 Error: send EHLO first\r\n");
+    assert_non_null(strstr(SEND(s, "BDAT 5\r\nabcde"), "554 5.5.0"));   /* pipelined */
+    smtp_session_free(s);
+    s = start(&c, &f);
+    SEND(s, "EHLO x\r\n");
+    assert_string_equal(SEND(s, "BDAT 3\r\nxyzNOOP\r\n"),
+                        "503 5.5.1 Error: need MAIL and RCPT commands\r\n250 2.0.0 Ok\r\n");
+    assert_string_equal(SEND(s, "BDAT x\r\n"), "501 5.5.4 Syntax: BDAT chunk-size [LAST]\r\n");
+    SEND(s, "MAIL FROM:<a@b.example>\r\n");
+    SEND(s, "RCPT TO:<r@y.example>\r\n");
+    assert_string_equal(send_(s, "BDAT 14\r\nSubject: x\r\n\r\nBDAT 7 LAST\r\n.\r\nhi\r\n", 1),
+                        "250 2.0.0 14 octets received\r\n250 2.0.0 Ok: queued as QID1\r\n");
+    assert_int_equal(f.body_len, 21);
+    assert_memory_equal(f.body, "Subject: x\r\n\r\n.\r\nhi\r\n", 21);
+    assert_null(s->tx);
+    /* DATA after BDAT is refused; BDAT 0 LAST ends */
+    SEND(s, "MAIL FROM:<a@b.example>\r\n");
+    SEND(s, "RCPT TO:<r@y.example>\r\n");
+    SEND(s, "BDAT 4\r\nA: b\r\n");
+    assert_string_equal(SEND(s, "DATA\r\n"), "503 5.5.1 Error: DATA after BDAT\r\n");
+    assert_string_equal(SEND(s, "BDAT 0 LAST\r\n"), "250 2.0.0 Ok: queued as QID2\r\n");
+    /* over the size limit: 552 after the chunk, transaction gone */
+    SEND(s, "MAIL FROM:<a@b.example>\r\n");
+    SEND(s, "RCPT TO:<r@y.example>\r\n");
+    char big[1200 + 32];
+    int h = snprintf(big, sizeof big, "BDAT 1200\r\n");
+    memset(big + h, 'x', 1200);
+    big[h + 1200] = '\0';
+    assert_string_equal(SEND(s, big),
+        "552 5.3.4 Error: message size exceeds fixed maximum message size\r\n");
+    assert_null(s->tx);
+    assert_string_equal(SEND(s, "BDAT 2 LAST\r\nab"),
+                        "503 5.5.1 Error: need MAIL and RCPT commands\r\n");
+    assert_int_equal(f.commits, 2);
+    smtp_session_free(s);
+}
+
+static void test_smtputf8_and_dsn(void **state)
+{
+    (void)state;
+    smtp_session_cfg c = cfg_default();
+    c.max_errors = 100;
+    fake f;
+    smtp_session *s = start(&c, &f);
+    SEND(s, "EHLO x\r\n");
+    assert_string_equal(SEND(s, "MAIL FROM:<j\xc3\xb6rg@b.example>\r\n"),
+                        "553 5.6.7 Error: non-ASCII address requires SMTPUTF8\r\n");
+    assert_string_equal(SEND(s, "MAIL FROM:<j\xc3\xb6rg@b.example> SMTPUTF8 RET=HDRS ENVID=id+2B1\r\n"),
+                        "250 2.1.0 Ok\r\n");
+    assert_string_equal(SEND(s, "RCPT TO:<\xc3\xa9t\xc3\xa9@y.example> NOTIFY=SUCCESS,FAILURE "
+                                "ORCPT=rfc822;orig+40x@y.example\r\n"), "250 2.1.5 Ok\r\n");
+    assert_string_equal(SEND(s, "RCPT TO:<r@y.example> NOTIFY=BOGUS\r\n"),
+                        "501 5.5.4 Bad RCPT parameter value\r\n");
+    SEND(s, "DATA\r\n");
+    assert_string_equal(SEND(s, "Subject: x\r\n\r\nhi\r\n.\r\n"), "250 2.0.0 Ok: queued as QID1\r\n");
+    assert_int_equal(f.smtputf8, 1);
+    assert_int_equal(f.dsn_ret, SMTP_RET_HDRS);
+    assert_string_equal(f.envid, "id+1");
+    assert_string_equal(f.rcpt0, "\xc3\xa9t\xc3\xa9@y.example");
+    assert_int_equal(f.notify0, SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE);
+    assert_string_equal(f.orcpt0, "rfc822;orig@x@y.example");
+    /* without SMTPUTF8 on MAIL, a UTF-8 recipient is refused */
+    SEND(s, "MAIL FROM:<a@b.example>\r\n");
+    assert_string_equal(SEND(s, "RCPT TO:<\xc3\xa9@y.example>\r\n"),
+                        "553 5.6.7 Error: non-ASCII address requires SMTPUTF8\r\n");
+    smtp_session_free(s);
+}
+
+static void test_header_limit_and_nul(void **state)
+{
+    (void)state;
+    smtp_session_cfg c = cfg_default();
+    c.max_header_size = 30;
+    fake f;
+    smtp_session *s = start(&c, &f);
+    SEND(s, "EHLO x\r\n");
+    SEND(s, "MAIL FROM:<a@b.example>\r\n");
+    SEND(s, "RCPT TO:<r@y.example>\r\n");
+    SEND(s, "DATA\r\n");
+    assert_string_equal(SEND(s, "Subject: a rather long subject line\r\n\r\nx\r\n.\r\n"),
+        "552 5.3.4 Error: message header section exceeds the size limit\r\n");
+    SEND(s, "MAIL FROM:<a@b.example>\r\n");
+    SEND(s, "RCPT TO:<r@y.example>\r\n");
+    SEND(s, "DATA\r\n");
+    assert_int_equal(smtp_session_feed(s, "A: b\r\n\r\nx\0y\r\n.\r\n", 16), SMTP_ACT_CONTINUE);
+    assert_string_equal(s->out.data, "550 5.6.0 Error: NUL byte in message data\r\n");
+    buf_reset(&s->out);
+    assert_int_equal(f.commits, 0);
+    smtp_session_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pipelining_before_ehlo),
+        cmocka_unit_test(test_smuggling),
+        cmocka_unit_test(test_bdat),
+        cmocka_unit_test(test_smtputf8_and_dsn),
+        cmocka_unit_test(test_header_limit_and_nul),
         cmocka_unit_test(test_ehlo_helo),
         cmocka_unit_test(test_before_helo),
         cmocka_unit_test(test_transaction_pipelined),

@@ -188,6 +188,11 @@ class Stack:
                 "MAILYARD_SMTP_MAX_ERRORS": "20",
                 "MAILYARD_SMTP_TIMEOUT_SECONDS": "60",
                 "MAILYARD_MX_RCPT_CACHE_SECONDS": "5",
+                # no 1 s wait before the banner in tests (test_mx_smuggling.py
+                # turns pregreet detection on for itself)
+                "MAILYARD_SMTP_PREGREET_MS": "0",
+                # every test client is 127.0.0.1: no per-IP cap unless a test sets one
+                "MAILYARD_SMTP_MAX_CONN_PER_IP": "100000",
             })
         elif service == "rewrite":
             env.update({
