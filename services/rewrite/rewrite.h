@@ -18,35 +18,45 @@
 #include "rewrite_classify.h"
 #include "rewrite_lists.h"
 #include "rewrite_plan.h"
+#include "rewrite_secrets.h"
 #include "service.h"
 #include "worker.h"
 
-#define REWRITE_MAX_SECRETS 32
-
 typedef struct rewrite_state {
     service          *svc;             /* borrowed */
-    char             *secrets[REWRITE_MAX_SECRETS]; /* owned, wiped on release */
-    size_t            nsecrets;
+    rewrite_secrets  *secrets;         /* owned: SRS secrets (thread-safe) */
     char             *srs_domain;      /* owned, lower case, or NULL */
-    rewrite_srs_conf  srs;             /* points into secrets/srs_domain */
+    rewrite_srs_conf  srs;             /* template: domain and max age; the
+                                        * secrets come from a snapshot
+                                        * (rewrite_state_srs) */
+    char             *delimiters;      /* owned, or NULL: no +extension */
+    char             *postmaster;      /* owned, or NULL: postmaster@ default */
     rewrite_lists    *lists;           /* owned */
     rewrite_plan_opts plan;
     long              max_alias_targets;  /* per alias through the API */
     long              max_page;           /* list page size ceiling */
+    long              max_import;         /* entries per POST /v1/aliases:import */
     int               db_timeout_ms;
     char              reporting_mta[256];
     metrics_family   *m_decisions;     /* mailyard_rewrite_decisions_total{event} */
 } rewrite_state;
 
-/* Reads the MAILYARD_* settings of rewrite (docs/rewrite.md). A missing or
- * empty SRS secrets file is fatal (exits). */
+/* Reads the MAILYARD_* settings of rewrite (docs/rewrite.md). An
+ * unreadable or empty SRS secrets file, when one is configured, is fatal
+ * (exits). */
 void rewrite_state_init(rewrite_state *st, service *svc);
 void rewrite_state_release(rewrite_state *st);
+/* Fills *out from st->srs and the current secrets snapshot, which the
+ * caller gives back with rewrite_secrets_put(st->secrets, snap) once out is
+ * no longer used. Returns the snapshot. */
+const rewrite_secrets_snap *rewrite_state_srs(rewrite_state *st, rewrite_srs_conf *out);
 
-/* The resolver over a database connection and the lists client. */
+/* The resolver over a database connection and the lists client, with the
+ * state's policy (delimiters, postmaster). */
 typedef struct rewrite_lookup {
     db_conn       *db;       /* borrowed */
     rewrite_lists *lists;    /* borrowed */
+    const rewrite_state *st; /* borrowed: policy */
 } rewrite_lookup;
 void rewrite_resolver_init(rewrite_resolver *r, rewrite_lookup *lk);
 

@@ -102,3 +102,27 @@ int rewrite_addr_check(const char *in, char *out, size_t outlen, const char **wh
     }
     return 0;
 }
+
+int rewrite_addr_strip_extension(const char *addr, const char *delims,
+                                 char *out, size_t outlen)
+{
+    if (delims == NULL || *delims == '\0')
+        return 0;
+    const char *at = strrchr(addr, '@');
+    if (at == NULL)
+        return 0;
+    size_t cut = strcspn(addr, delims);
+    if (cut == 0 || addr + cut >= at)
+        return 0;
+    size_t dlen = strlen(at);
+    if (cut + dlen + 1 > outlen)
+        return -1;
+    memcpy(out, addr, cut);
+    memcpy(out + cut, at, dlen + 1);
+    return 1;
+}
+
+int rewrite_addr_is_catchall(const char *addr)
+{
+    return addr != NULL && addr[0] == '@' && rewrite_addr_domain_valid(addr + 1);
+}

@@ -29,6 +29,16 @@ int  rewrite_addr_normalize(const char *in, char *out, size_t outlen,
 int  rewrite_addr_domain_valid(const char *name);
 /* Lower-cases a domain name into out; 0, or -1 if invalid or too long. */
 int  rewrite_addr_domain_normalize(const char *in, char *out, size_t outlen);
+/* The address without its "+extension": the local part is cut at the
+ * first character that is in delims (e.g. "+"; several characters mean
+ * several delimiters, as Postfix's recipient_delimiter). Returns 1 and
+ * "base@domain" in out when a non-empty base remains before a delimiter;
+ * 0 when there is no extension (or delims is NULL/empty, or the delimiter
+ * is the first character); -1 when out is too small. */
+int  rewrite_addr_strip_extension(const char *addr, const char *delims,
+                                  char *out, size_t outlen);
+/* 1 if addr is a catch-all key "@domain" with a valid domain, else 0. */
+int  rewrite_addr_is_catchall(const char *addr);
 /* ASCII lower-case in place. */
 void rewrite_addr_lower(char *s);
 

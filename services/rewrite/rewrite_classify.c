@@ -34,6 +34,8 @@ void rewrite_class_result_release(rewrite_class_result *res)
     strlist_release(&res->targets);
     free(res->original);
     res->original = NULL;
+    free(res->matched);
+    res->matched = NULL;
     res->why = NULL;
     res->cls = REWRITE_UNKNOWN;
 }
@@ -53,15 +55,74 @@ static void classify_srs(const rewrite_srs_conf *srs, const char *addr,
     out->why = srs_result_text(sr);
 }
 
+int rewrite_classify_is_bare_postmaster(const char *addr)
+{
+    return addr != NULL && strcasecmp(addr, "postmaster") == 0;
+}
+
+/* Steps 3 and 4 for one key: 1 matched (out filled), 0 not, or -1 with
+ * *err set. */
+static int classify_key(const rewrite_resolver *r, const char *key,
+                        rewrite_class_result *out, enum rewrite_err *err)
+{
+    int rc = r->alias_get(r->arg, key, &out->targets);
+    if (rc < 0) {
+        *err = REWRITE_ERR_DB;
+        return -1;
+    }
+    if (rc > 0) {
+        out->cls = REWRITE_ALIAS;
+        out->matched = xstrdup(key);
+        return 1;
+    }
+    rc = r->list_exists(r->arg, key);
+    if (rc < 0) {
+        *err = REWRITE_ERR_LISTS;
+        return -1;
+    }
+    if (rc > 0) {
+        out->cls = REWRITE_LIST;
+        out->matched = xstrdup(key);
+        return 1;
+    }
+    return 0;
+}
+
+/* Step 6: postmaster@ / abuse@ (local part of key, extension stripped). */
+static int classify_role(const rewrite_resolver *r, const char *key,
+                         rewrite_class_result *out)
+{
+    if (r->postmaster == NULL || *r->postmaster == '\0')
+        return 0;
+    const char *at = strrchr(key, '@');
+    size_t n = at ? (size_t)(at - key) : strlen(key);
+    if (!((n == 10 && strncmp(key, "postmaster", 10) == 0) ||
+          (n == 5 && strncmp(key, "abuse", 5) == 0)))
+        return 0;
+    if (strcasecmp(key, r->postmaster) == 0)
+        return 0;          /* the destination itself: no self-target */
+    out->cls = REWRITE_ALIAS;
+    out->matched = xstrdup(key);
+    strlist_add(&out->targets, r->postmaster);
+    return 1;
+}
+
 enum rewrite_err rewrite_classify(const rewrite_resolver *r,
                                   const rewrite_srs_conf *srs,
                                   const char *addr, time_t now,
                                   rewrite_class_result *out)
 {
-    char lower[REWRITE_ADDR_MAX + 1];
+    char lower[REWRITE_ADDR_MAX + 1], base[REWRITE_ADDR_MAX + 1];
+    char catchall[REWRITE_ADDR_MAX + 2];
+    enum rewrite_err err = REWRITE_OK;
     memset(out, 0, sizeof(*out));
     out->cls = REWRITE_UNKNOWN;
 
+    if (rewrite_classify_is_bare_postmaster(addr)) {
+        if (classify_role(r, "postmaster", out) < 0)
+            return REWRITE_ERR_DB;
+        return REWRITE_OK;
+    }
     const char *dom = addr_domain(addr);
     if (dom == NULL || *dom == '\0' || str_copy(lower, sizeof(lower), addr) != 0)
         return REWRITE_OK;
@@ -83,18 +144,28 @@ enum rewrite_err rewrite_classify(const rewrite_resolver *r,
         classify_srs(srs, addr, now, out);
         return REWRITE_OK;
     }
-    int rc = r->alias_get(r->arg, lower, &out->targets);
+    int rc = classify_key(r, lower, out, &err);
+    int stripped = rc == 0 ? rewrite_addr_strip_extension(lower, r->delimiters, base,
+                                                          sizeof(base)) : 0;
+    if (rc == 0 && stripped == 1)
+        rc = classify_key(r, base, out, &err);
+    if (rc == 0)
+        rc = classify_role(r, stripped == 1 ? base : lower, out);
+    if (rc == 0 && str_copy(catchall, sizeof(catchall), dom - 1) == 0) {
+        catchall[0] = '@';       /* dom - 1 is the '@' of lower */
+        int ca = r->alias_get(r->arg, catchall, &out->targets);
+        if (ca < 0) {
+            err = REWRITE_ERR_DB;
+            rc = -1;
+        } else if (ca > 0) {
+            out->cls = REWRITE_ALIAS;
+            out->matched = xstrdup(catchall);
+            rc = 1;
+        }
+    }
     if (rc < 0) {
         rewrite_class_result_release(out);
-        return REWRITE_ERR_DB;
+        return err;
     }
-    if (rc > 0) {
-        out->cls = REWRITE_ALIAS;
-        return REWRITE_OK;
-    }
-    rc = r->list_exists(r->arg, lower);
-    if (rc < 0)
-        return REWRITE_ERR_LISTS;
-    out->cls = rc > 0 ? REWRITE_LIST : REWRITE_UNKNOWN;
     return REWRITE_OK;
 }

@@ -13,7 +13,17 @@
  *                                                   REWRITE_SRS_INVALID
  *   3. an alias                                  -> REWRITE_ALIAS (targets)
  *   4. a list known to the lists service         -> REWRITE_LIST
- *   5. anything else                             -> REWRITE_UNKNOWN
+ *   5. with an "+extension" (resolver->delimiters): steps 3 and 4 for the
+ *      address without it (user+tag@d -> user@d)  -> REWRITE_ALIAS/LIST
+ *   6. postmaster@ or abuse@ (RFC 2142; also with an extension, and the
+ *      bare "postmaster" of RFC 5321 4.5.1) when resolver->postmaster is
+ *      set                                       -> REWRITE_ALIAS with the
+ *                                                   one target postmaster
+ *   7. the domain's catch-all alias "@domain"    -> REWRITE_ALIAS
+ *   8. anything else                             -> REWRITE_UNKNOWN
+ * matched is the key that matched (lower case): the alias or list address
+ * (without the extension), "postmaster@d"/"abuse@d", or "@domain"; plans
+ * use it as the alias name (loop detection) and the list address.
  *
  * The lookups are behind a resolver (function pointers) so that the logic
  * is pure and unit tests can drive it with in-memory tables; the service
@@ -59,6 +69,11 @@ typedef struct rewrite_resolver {
      * unavailable. */
     int  (*list_exists)(void *arg, const char *addr);
     void *arg;
+    /* Policy (NULL or "" disables each): the extension delimiters
+     * (MAILYARD_REWRITE_RECIPIENT_DELIMITER) and the destination of
+     * postmaster@/abuse@ without an alias (MAILYARD_REWRITE_POSTMASTER). */
+    const char *delimiters;
+    const char *postmaster;
 } rewrite_resolver;
 
 typedef struct rewrite_srs_conf {
@@ -70,10 +85,15 @@ typedef struct rewrite_class_result {
     enum rewrite_class cls;
     strlist targets;          /* REWRITE_ALIAS: the alias targets */
     char   *original;         /* REWRITE_SRS: the reversed address (owned) */
+    char   *matched;          /* REWRITE_ALIAS/LIST: the key (owned) */
     const char *why;          /* REWRITE_SRS_INVALID: static reason */
 } rewrite_class_result;
 
-/* addr must be a checked address (rewrite_addr_check); its case is kept
+/* 1 if addr is the bare "postmaster" (RFC 5321 4.5.1), case-insensitive. */
+int rewrite_classify_is_bare_postmaster(const char *addr);
+
+/* addr must be a checked address (rewrite_addr_check) or the bare
+ * "postmaster"; its case is kept
  * for the SRS reversal, so the original sender comes back as written.
  * Returns REWRITE_OK with *out filled, or an error (out released). */
 enum rewrite_err rewrite_classify(const rewrite_resolver *r,

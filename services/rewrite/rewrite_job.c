@@ -3,7 +3,10 @@
  * message, build the plan (rewrite_plan.h) with lookups on the job's own
  * transaction, then record it in that transaction: one trace event per
  * decision, one "relay" job per envelope sender, one "lists" job per list,
- * one DSN (dsn_queue) for every recipient that bounces. The worker loop
+ * one DSN (dsn_queue) for every recipient that bounces, and, for mail to
+ * one of our SRS addresses (a bounce coming back), a "bounce_received"
+ * event on the original message (found by the returned message's
+ * Message-ID, rewrite_bounce.h). The worker loop
  * (libcommon worker.c) commits, publishes the new jobs and acks.
  *
  * Verdicts: WORKER_DONE when the plan is recorded; WORKER_ERROR on a
@@ -18,6 +21,8 @@
 #include "dsn.h"
 #include "log.h"
 #include "rewrite.h"
+#include "rewrite_bounce.h"
+#include "rewrite_store.h"
 #include "spool.h"
 #include "xalloc.h"
 
@@ -109,16 +114,72 @@ static int job_record_bounces(rewrite_state *st, worker_job_ctx *ctx,
     return rc < 0 ? -1 : 0;
 }
 
+/* A bounce to our SRS address: record "bounce_received" on the message it
+ * returns, and "bounce_matched" on the bounce. No match is not an error. */
+static int job_match_bounces(worker_job_ctx *ctx, const spool_message *msg,
+                             const rewrite_plan *p)
+{
+    size_t i;
+    json_t *e;
+    char *mid = NULL;
+    int rc = 0, searched = 0;
+    json_array_foreach(p->events, i, e) {
+        json_t *d = json_object_get(e, "detail");
+        if (strcmp(json_string_value(json_object_get(e, "event")), "srs_reversed") != 0 ||
+            json_object_get(d, "via") != NULL)
+            continue;
+        if (!searched) {
+            searched = 1;
+            mid = rewrite_bounce_message_id(msg->raw, msg->raw_len);
+        }
+        if (mid == NULL)
+            break;
+        const char *orig = json_string_value(json_object_get(d, "original"));
+        int64_t oid = 0;
+        int found = rewrite_store_original_find(ctx->db, mid, orig ? orig : "", msg->id,
+                                                &oid);
+        if (found < 0) {
+            rc = -1;
+            break;
+        }
+        if (found == 0)
+            continue;
+        json_t *det = json_pack("{s:s,s:s,s:s,s:s,s:b}", "bounce_queue_id", msg->queue_id,
+                                "srs_rcpt", json_string_value(json_object_get(d, "rcpt")),
+                                "original_sender", orig ? orig : "",
+                                "message_id", mid, "dsn", msg->mail_from[0] == '\0');
+        json_t *det2 = json_pack("{s:I,s:s}", "original_message", (json_int_t)oid,
+                                 "message_id", mid);
+        if (det == NULL || det2 == NULL)
+            abort();
+        if (spool_event(ctx->db, oid, ctx->job->id, "rewrite", "bounce_received", det) != 0 ||
+            spool_event(ctx->db, msg->id, ctx->job->id, "rewrite", "bounce_matched",
+                        det2) != 0)
+            rc = -1;
+        json_decref(det);
+        json_decref(det2);
+        if (rc != 0)
+            break;
+        log_info("bounce matched to the original message", "queue_id", msg->queue_id,
+                 "message_id", mid);
+    }
+    free(mid);
+    return rc;
+}
+
 static enum worker_verdict job_run(rewrite_state *st, worker_job_ctx *ctx,
                                    const spool_message *msg, char *jid)
 {
-    rewrite_lookup lk = { .db = ctx->db, .lists = st->lists };
+    rewrite_lookup lk = { .db = ctx->db, .lists = st->lists, .st = st };
     rewrite_resolver r;
     rewrite_plan p;
+    rewrite_srs_conf srs;
     rewrite_resolver_init(&r, &lk);
 
-    enum rewrite_err err = rewrite_plan_build(&r, &st->srs, &st->plan, msg->mail_from,
+    const rewrite_secrets_snap *snap = rewrite_state_srs(st, &srs);
+    enum rewrite_err err = rewrite_plan_build(&r, &srs, &st->plan, msg->mail_from,
                                               msg->rcpts, msg->nrcpts, time(NULL), &p);
+    rewrite_secrets_put(st->secrets, snap);
     if (err == REWRITE_ERR_LISTS) {
         log_warn("lists service unavailable, job deferred", "job_id", jid,
                  "queue_id", msg->queue_id);
@@ -132,7 +193,8 @@ static enum worker_verdict job_run(rewrite_state *st, worker_job_ctx *ctx,
     }
     enum worker_verdict v = WORKER_DONE;
     if (job_record_events(ctx, msg, &p) != 0 || job_record_relays(ctx, msg, &p) != 0 ||
-        job_record_lists(ctx, msg, &p) != 0 || job_record_bounces(st, ctx, msg, &p) != 0) {
+        job_record_lists(ctx, msg, &p) != 0 || job_record_bounces(st, ctx, msg, &p) != 0 ||
+        job_match_bounces(ctx, msg, &p) != 0) {
         log_error("database error while recording the rewrite", "job_id", jid,
                   "queue_id", msg->queue_id, "error", db_conn_error(ctx->db));
         v = WORKER_ERROR;

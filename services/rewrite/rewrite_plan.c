@@ -173,13 +173,20 @@ static enum rewrite_err expand_target(planner *pl, expansion *x,
         strlist_add(&x->remote, t);      /* unique: visited guards it */
         break;
     case REWRITE_LIST:
-        strlist_add_unique(&x->lists, key);
+        strlist_add_unique(&x->lists, c.matched);
         break;
     case REWRITE_ALIAS:
-        if (depth + 1 > pl->o->max_depth)
+        /* matched differs from key for user+tag@, postmaster@ and
+         * catch-alls: that is the alias being expanded. */
+        if (strcmp(c.matched, key) != 0 && strlist_find(&x->path, c.matched) >= 0)
+            expansion_drop(pl, x, alias, c.matched, "loop");
+        else if (strcmp(c.matched, key) != 0 &&
+                 !strlist_add_unique(&x->visited, c.matched)) {
+            /* expanded on another branch already */
+        } else if (depth + 1 > pl->o->max_depth)
             expansion_drop(pl, x, alias, key, "too_deep");
         else
-            err = expand_alias(pl, x, key, &c.targets, depth + 1);
+            err = expand_alias(pl, x, c.matched, &c.targets, depth + 1);
         break;
     case REWRITE_SRS:
         x->nother++;
@@ -227,6 +234,11 @@ static char *plan_srs_sender(planner *pl, const char *root)
 {
     const char *dom = pl->srs->domain ? pl->srs->domain : addr_domain(root);
     char out[1024];
+    if (dom == NULL || *dom == '\0') {      /* the bare "postmaster" */
+        plan_event(pl->p, "srs_error", json_pack("{s:s,s:s}", "rcpt", root, "reason",
+                                                 "no SRS domain (MAILYARD_SRS_DOMAIN)"));
+        return xstrdup(pl->mail_from);
+    }
     enum srs_result sr = srs_forward(&pl->srs->secrets, pl->mail_from, dom,
                                      pl->now, out, sizeof(out));
     if (sr == SRS_OK)
@@ -236,12 +248,16 @@ static char *plan_srs_sender(planner *pl, const char *root)
     return xstrdup(pl->mail_from);
 }
 
+/* root: the envelope recipient (lower case); matched: the alias key it
+ * matched (root itself, or user@ for user+tag@, or a catch-all). */
 static enum rewrite_err plan_alias(planner *pl, const char *root,
-                                   const strlist *targets)
+                                   const char *matched, const strlist *targets)
 {
     expansion x = { .root = root, .path = STRLIST_INIT, .visited = STRLIST_INIT,
                     .remote = STRLIST_INIT, .lists = STRLIST_INIT };
-    enum rewrite_err err = expand_alias(pl, &x, root, targets, 1);
+    if (strcmp(root, matched) != 0)
+        strlist_add(&x.visited, root);
+    enum rewrite_err err = expand_alias(pl, &x, matched, targets, 1);
     if (err == REWRITE_OK) {
         char *sender = NULL;
         if (x.remote.n > 0) {
@@ -252,6 +268,8 @@ static enum rewrite_err plan_alias(planner *pl, const char *root,
         for (size_t i = 0; i < x.lists.n; i++)
             plan_list(pl->p, x.lists.v[i], root);
         json_t *d = json_pack("{s:s}", "rcpt", root);
+        if (strcmp(root, matched) != 0)
+            json_object_set_new(d, "matched", json_string(matched));
         json_object_set_new(d, "targets", json_strlist(&x.remote));
         json_object_set_new(d, "lists", json_strlist(&x.lists));
         json_object_set_new(d, "mail_from", sender ? json_string(sender) : json_null());
@@ -274,7 +292,10 @@ static enum rewrite_err plan_rcpt(planner *pl, const char *raw)
     const char *why = NULL;
     rewrite_plan *p = pl->p;
 
-    if (rewrite_addr_check(raw, a, sizeof(a), &why) != 0) {
+    if (rewrite_classify_is_bare_postmaster(raw)) {
+        if (str_copy(a, sizeof(a), raw) != 0)
+            panic("postmaster longer than an address");
+    } else if (rewrite_addr_check(raw, a, sizeof(a), &why) != 0) {
         plan_event(p, "unknown_recipient", json_pack("{s:s,s:s}", "rcpt", raw,
                                                      "reason", why));
         plan_bounce(p, raw, "5.1.3", "smtp; 553 5.1.3 invalid recipient address");
@@ -295,10 +316,10 @@ static enum rewrite_err plan_rcpt(planner *pl, const char *raw)
         plan_relay(p, pl->mail_from, a);
         break;
     case REWRITE_ALIAS:
-        err = plan_alias(pl, key, &c.targets);
+        err = plan_alias(pl, key, c.matched, &c.targets);
         break;
     case REWRITE_LIST:
-        plan_list(p, key, NULL);
+        plan_list(p, c.matched, strcmp(c.matched, key) != 0 ? key : NULL);
         break;
     case REWRITE_SRS:
         plan_srs_reversed(pl, a, c.original, NULL);

@@ -16,29 +16,75 @@
 #include "rewrite_store.h"
 #include "xalloc.h"
 
-/* Splits the secrets file into one secret per non-empty line. */
-static void state_secrets_load(rewrite_state *st, const config *cfg)
+/* Splits the secrets file into one secret per non-empty line into v (at
+ * most REWRITE_MAX_SECRETS); returns the count. No file configured: 0. */
+static size_t state_secrets_file(const config *cfg, char **v)
 {
     char err[256];
+    size_t n = 0;
+    const char *path = config_get(cfg, "MAILYARD_SRS_SECRETS_FILE", NULL);
+    if (path == NULL || *path == '\0') {
+        log_warn("MAILYARD_SRS_SECRETS_FILE is not set: SRS secrets come from"
+                 " rewrite.srs_secrets only");
+        return 0;
+    }
     char *text = config_secret(cfg, "MAILYARD_SRS_SECRETS_FILE", err, sizeof(err));
     if (text == NULL)
-        fatal("MAILYARD_SRS_SECRETS_FILE is required (SRS secrets, one per line)",
+        fatal("cannot read MAILYARD_SRS_SECRETS_FILE (SRS secrets, one per line)",
               "error", err);
     char *save = NULL;
     for (char *line = strtok_r(text, "\n", &save); line != NULL;
          line = strtok_r(NULL, "\n", &save)) {
-        size_t n = strlen(line);
-        while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
-            line[--n] = '\0';
-        if (n == 0)
+        size_t len = strlen(line);
+        while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
+                           line[len - 1] == '\t'))
+            line[--len] = '\0';
+        if (len == 0)
             continue;
-        if (st->nsecrets == REWRITE_MAX_SECRETS)
+        if (n == REWRITE_MAX_SECRETS)
             fatal("too many SRS secrets", "file", "MAILYARD_SRS_SECRETS_FILE");
-        st->secrets[st->nsecrets++] = xstrdup(line);
+        v[n++] = xstrdup(line);
     }
     config_secret_free(text);
-    if (st->nsecrets == 0)
+    if (n == 0)
         fatal("MAILYARD_SRS_SECRETS_FILE holds no secret");
+    return n;
+}
+
+static void state_secrets_load(rewrite_state *st, const config *cfg, int reload)
+{
+    char *v[REWRITE_MAX_SECRETS];
+    size_t n = state_secrets_file(cfg, v);
+    st->secrets = rewrite_secrets_create(st->svc->db, st->db_timeout_ms, v, n, reload);
+    for (size_t i = 0; i < n; i++) {
+        memset(v[i], 0, strlen(v[i]));
+        free(v[i]);
+    }
+}
+
+const rewrite_secrets_snap *rewrite_state_srs(rewrite_state *st, rewrite_srs_conf *out)
+{
+    const rewrite_secrets_snap *snap = rewrite_secrets_get(st->secrets, time(NULL));
+    *out = st->srs;
+    out->secrets.secrets = snap->secrets;
+    out->secrets.nsecrets = snap->n;
+    return snap;
+}
+
+/* MAILYARD_REWRITE_POSTMASTER: a checked address, or NULL when unset. */
+static char *state_postmaster(const config *cfg)
+{
+    char norm[REWRITE_ADDR_MAX + 1];
+    const char *why = NULL;
+    const char *pm = config_get(cfg, "MAILYARD_REWRITE_POSTMASTER", NULL);
+    if (pm == NULL || *pm == '\0') {
+        log_warn("MAILYARD_REWRITE_POSTMASTER is not set: postmaster@ and abuse@"
+                 " without an alias are unknown recipients");
+        return NULL;
+    }
+    if (rewrite_addr_check(pm, norm, sizeof(norm), &why) != 0)
+        fatal("MAILYARD_REWRITE_POSTMASTER is not a valid address", "reason", why);
+    return xstrdup(norm);
 }
 
 static long state_long(const config *cfg, const char *key, long def, long min, long max)
@@ -55,7 +101,15 @@ void rewrite_state_init(rewrite_state *st, service *svc)
     memset(st, 0, sizeof(*st));
     st->svc = svc;
 
-    state_secrets_load(st, cfg);
+    st->db_timeout_ms = (int)state_long(cfg, "MAILYARD_DB_ACQUIRE_TIMEOUT_MS", 5000,
+                                        1, 600000);
+    state_secrets_load(st, cfg,
+                       (int)state_long(cfg, "MAILYARD_SRS_RELOAD_SECONDS", 2, 1, 3600));
+    const char *delim = config_get(cfg, "MAILYARD_REWRITE_RECIPIENT_DELIMITER", "+");
+    if (strchr(delim, '@') != NULL || strlen(delim) > 8)
+        fatal("MAILYARD_REWRITE_RECIPIENT_DELIMITER must be at most 8 characters, no '@'");
+    st->delimiters = *delim ? xstrdup(delim) : NULL;
+    st->postmaster = state_postmaster(cfg);
     const char *dom = config_get(cfg, "MAILYARD_SRS_DOMAIN", NULL);
     if (dom != NULL && *dom != '\0') {
         char norm[256];
@@ -63,8 +117,6 @@ void rewrite_state_init(rewrite_state *st, service *svc)
             fatal("MAILYARD_SRS_DOMAIN is not a valid domain name", "value", dom);
         st->srs_domain = xstrdup(norm);
     }
-    st->srs.secrets.secrets = (const char *const *)st->secrets;
-    st->srs.secrets.nsecrets = st->nsecrets;
     st->srs.secrets.max_age_days =
         (int)state_long(cfg, "MAILYARD_SRS_MAX_AGE_DAYS", 21, 1, 365);
     st->srs.domain = st->srs_domain;
@@ -75,8 +127,7 @@ void rewrite_state_init(rewrite_state *st, service *svc)
     st->max_alias_targets =
         state_long(cfg, "MAILYARD_REWRITE_MAX_ALIAS_TARGETS", 1000, 1, 100000);
     st->max_page = state_long(cfg, "MAILYARD_REWRITE_MAX_PAGE", 1000, 1, 100000);
-    st->db_timeout_ms = (int)state_long(cfg, "MAILYARD_DB_ACQUIRE_TIMEOUT_MS", 5000,
-                                        1, 600000);
+    st->max_import = state_long(cfg, "MAILYARD_REWRITE_MAX_IMPORT", 10000, 1, 1000000);
 
     const char *host = config_get(cfg, "MAILYARD_HOSTNAME", NULL);
     if (host == NULL || *host == '\0') {
@@ -102,11 +153,10 @@ void rewrite_state_release(rewrite_state *st)
 {
     if (st == NULL)
         return;
-    for (size_t i = 0; i < st->nsecrets; i++) {
-        memset(st->secrets[i], 0, strlen(st->secrets[i]));
-        free(st->secrets[i]);
-    }
+    rewrite_secrets_free(st->secrets);
     free(st->srs_domain);
+    free(st->delimiters);
+    free(st->postmaster);
     rewrite_lists_free(st->lists);
     memset(st, 0, sizeof(*st));
 }
@@ -135,4 +185,6 @@ void rewrite_resolver_init(rewrite_resolver *r, rewrite_lookup *lk)
     r->alias_get = lookup_alias;
     r->list_exists = lookup_list;
     r->arg = lk;
+    r->delimiters = lk->st ? lk->st->delimiters : NULL;
+    r->postmaster = lk->st ? lk->st->postmaster : NULL;
 }

@@ -191,3 +191,44 @@ int rewrite_store_alias_delete(db_conn *c, const char *addr)
     PGresult *r = db_queryv(c, "DELETE FROM rewrite.aliases WHERE address = $1", 1, addr);
     return store_affected(c, "alias_delete", r);
 }
+
+int rewrite_store_alias_upsert(db_conn *c, const char *addr, const json_t *targets)
+{
+    char *tj = json_dumps(targets, JSON_COMPACT);
+    if (tj == NULL)
+        return -1;
+    PGresult *r = db_queryv(c,
+        "INSERT INTO rewrite.aliases AS a (address, targets)"
+        " VALUES ($1, ARRAY(SELECT json_array_elements_text($2::json)))"
+        " ON CONFLICT (address) DO UPDATE SET targets = EXCLUDED.targets,"
+        " updated_at = now() WHERE a.targets IS DISTINCT FROM EXCLUDED.targets"
+        " RETURNING (xmax = 0)::text", 2, addr, tj);
+    free(tj);
+    if (r == NULL) {
+        store_log_error(c, "alias_upsert");
+        return -1;
+    }
+    int rc = PQntuples(r) == 0 ? 0 : PQgetvalue(r, 0, 0)[0] == 't' ? 1 : 2;
+    PQclear(r);
+    return rc;
+}
+
+int rewrite_store_original_find(db_conn *c, const char *message_id,
+                                const char *sender, int64_t exclude_id, int64_t *id)
+{
+    char ex[32];
+    snprintf(ex, sizeof(ex), "%lld", (long long)exclude_id);
+    PGresult *r = db_queryv(c,
+        "SELECT id::text FROM spool.messages WHERE message_id = $1 AND id <> $2::bigint"
+        " ORDER BY (lower(mail_from) = lower($3)) DESC, id DESC LIMIT 1",
+        3, message_id, ex, sender);
+    if (r == NULL) {
+        store_log_error(c, "original_find");
+        return -1;
+    }
+    int found = PQntuples(r) > 0;
+    if (found)
+        *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return found;
+}
