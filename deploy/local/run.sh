@@ -125,6 +125,8 @@ export MAILYARD_TLS_CERT_FILE="$VAR/tls/cert.pem"
 export MAILYARD_TLS_KEY_FILE="$VAR/tls/key.pem"
 export MAILYARD_SRS_SECRETS_FILE="$VAR/srs-secrets"
 export MAILYARD_SRS_DOMAIN="example.test"
+# postmaster@ and abuse@ of every domain without an alias of their own
+export MAILYARD_REWRITE_POSTMASTER="postmaster@remote.test"
 export MAILYARD_ARCHIVE_PUBLIC_URL="http://127.0.0.1:${HTTP_PORT[archive]}/"
 export MAILYARD_RELAY_TRANSPORT="maildir"
 export MAILYARD_RELAY_MAILDIR="$VAR/outbox"
