@@ -14,6 +14,7 @@
 #include "addr.h"
 #include "utf8.h"
 #include "smtp_parse.h"
+#include "xalloc.h"
 
 static const struct { const char *name, *lower; enum smtp_verb verb; } smtp_verbs[] = {
     { "EHLO", "ehlo", SMTP_VERB_EHLO }, { "HELO", "helo", SMTP_VERB_HELO },
@@ -140,6 +141,14 @@ static enum smtp_path_error smtp_path_take(const char **p, int allow_null, int u
     }
     if (eight && !utf8_ok)
         return SMTP_PATH_NEED_UTF8;
+    /* RFC 5321 4.5.1: a recipient "<Postmaster>" without a domain must be
+     * accepted (rewrite routes it). Not valid as a sender. */
+    if (!allow_null && strcasecmp(token, "<postmaster>") == 0) {
+        if (str_copy(addr, addrlen, "Postmaster") != 0)
+            return SMTP_PATH_BAD_ADDR;
+        *p = s + i + 1;
+        return SMTP_PATH_OK;
+    }
     size_t used = 0;
     enum addr_error ae = addr_parse_path(token, allow_null, addr, addrlen, &used);
     if (ae == ADDR_ROUTE)

@@ -123,6 +123,8 @@ def test_postmaster_and_abuse_always_deliverable(module_stack):
     # parsing of RCPT TO:<Postmaster> is mx's part)
     r = s.api("rewrite").get("/v1/recipients/Postmaster")
     assert r.status_code == 200 and r.json()["class"] == "alias", r.text
+    assert rcpt_code(s, "Postmaster") == 250
+    deliver(s, "Postmaster", POSTMASTER)
     # an explicit alias wins over the default
     own = "pm-%s@remote.test" % unique("pm")
     s.add_alias("postmaster@" + d, [own])

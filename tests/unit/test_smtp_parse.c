@@ -133,6 +133,13 @@ static void test_rcpt(void **state)
                      SMTP_PATH_UNKNOWN_PARAM);
     assert_int_equal(smtp_rcpt_parse("TO:<x@y> FOO=1", 1, 0, &r), SMTP_PATH_UNKNOWN_PARAM);
     assert_int_equal(smtp_rcpt_parse("TO:<x@y>  ", 1, 0, &r), SMTP_PATH_OK);
+    /* RFC 5321 4.5.1: <Postmaster> without a domain, any case, as a
+     * recipient only. */
+    assert_int_equal(smtp_rcpt_parse("TO:<PostMaster>", 1, 0, &r), SMTP_PATH_OK);
+    assert_string_equal(r.addr, "Postmaster");
+    assert_int_equal(smtp_rcpt_parse("TO:<abuse>", 1, 0, &r), SMTP_PATH_BAD_ADDR);
+    smtp_mail_args m;
+    assert_int_equal(smtp_mail_parse("FROM:<Postmaster>", 1, &m), SMTP_PATH_BAD_ADDR);
 }
 
 static void test_dsn(void **state)
