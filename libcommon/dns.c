@@ -62,7 +62,6 @@ static int  dns_name_norm(const char *name, char *out, size_t outlen);
 static void dns_answer_set(dns_answer *a, enum dns_status st, const char *why);
 static void dns_answer_add(dns_answer *a, enum dns_type t, const char *text,
                            size_t len, int pref);
-static int  dns_wire_name(const unsigned char *p, size_t len, char *out, size_t outlen);
 static void dns_ub_callback(void *arg, int err, struct ub_result *res);
 static int  dns_query_unbound(dns_resolver *r, const char *name, enum dns_type type,
                               dns_answer *out);
@@ -279,8 +278,7 @@ static long dns_now_ms(void)
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Uncompressed wire name to text without the trailing dot ("" for the root). */
-static int dns_wire_name(const unsigned char *p, size_t len, char *out, size_t outlen)
+int dns_wire_name_text(const unsigned char *p, size_t len, char *out, size_t outlen)
 {
     size_t i = 0, o = 0;
 
@@ -418,12 +416,12 @@ static void dns_ub_decode(struct ub_result *res, enum dns_type type, dns_answer 
                 dns_answer_add(out, type, text, strlen(text), 0);
             break;
         case DNS_T_MX:
-            if (len >= 3 && dns_wire_name(d + 2, len - 2, name, sizeof(name)) == 0)
+            if (len >= 3 && dns_wire_name_text(d + 2, len - 2, name, sizeof(name)) == 0)
                 dns_answer_add(out, type, name, strlen(name), (d[0] << 8) | d[1]);
             break;
         case DNS_T_PTR:
         case DNS_T_CNAME:
-            if (dns_wire_name(d, len, name, sizeof(name)) == 0)
+            if (dns_wire_name_text(d, len, name, sizeof(name)) == 0)
                 dns_answer_add(out, type, name, strlen(name), 0);
             break;
         case DNS_T_TXT: {

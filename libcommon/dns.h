@@ -72,5 +72,11 @@ int           dns_query(dns_resolver *r, const char *name, enum dns_type type,
                         dns_answer *out);
 void          dns_answer_release(dns_answer *a);
 const char   *dns_status_text(enum dns_status s);
+/* An uncompressed wire-format name at p[0..len) as lower-case text without
+ * the trailing dot ("" for the root) into out. Labels over 63 octets,
+ * names over 253, compression pointers, dots, spaces, control and 8-bit
+ * octets are refused. Returns 0, or -1. Pure. */
+int           dns_wire_name_text(const unsigned char *p, size_t len, char *out,
+                                 size_t outlen);
 
 #endif

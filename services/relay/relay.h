@@ -15,6 +15,8 @@
 #ifndef MAILYARD_RELAY_H
 #define MAILYARD_RELAY_H
 
+#include "dns.h"
+
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,7 +29,6 @@
 #include "spool.h"
 #include "worker.h"
 
-struct ub_ctx;
 struct relay_tmap;
 struct relay_conn_pool;
 struct relay_mtasts;
@@ -50,7 +51,7 @@ typedef struct relay_state {
     long            delay_warning;       /* MAILYARD_RELAY_DELAY_WARNING_SECONDS, 0 = off */
     enum relay_tls_mode tls_mode;        /* MAILYARD_RELAY_TLS */
     const char     *ca_file;             /* MAILYARD_RELAY_CA_FILE (config-owned) or NULL */
-    struct ub_ctx  *dns;                 /* owned; NULL unless mx is used */
+    dns_resolver   *dns;                 /* owned; NULL unless mx is used */
     struct relay_tmap *tmap;             /* owned; MAILYARD_RELAY_TRANSPORT_MAP_FILE or NULL */
     struct relay_conn_pool *conns;       /* owned; idle sessions, destination slots */
     struct relay_mtasts *mtasts;         /* owned; MTA-STS policy cache, NULL when off */

@@ -1,12 +1,12 @@
 /*
  * relay_dns.h - MX and address lookups for the "mx" transport, on
- * libunbound.
+ * libcommon's resolver (dns.h).
  *
  * relay_dns_create() builds the resolver: a forwarder for every entry of
  * MAILYARD_DNS_SERVERS ("ip" or "ip@port", comma separated), or
- * /etc/resolv.conf when that is empty; "do-not-query-localhost: no" so a
- * loopback resolver works. A ub_ctx is thread-safe; one is shared by all
- * worker threads.
+ * /etc/resolv.conf when that is empty, answering each query within
+ * timeout_ms (MAILYARD_RELAY_DNS_TIMEOUT_MS) or as a temporary failure. The
+ * resolver is thread-safe; one is shared by all worker threads.
  *
  * relay_dns_mx() answers RFC 5321 §5.1: the MX hosts sorted by preference
  * (ties keep DNS order), or, when the domain has no MX records, the domain
@@ -20,7 +20,7 @@
  * relay_dns_addrs() resolves a host name (or IP literal) to its A then
  * AAAA addresses with the given port.
  *
- * Ownership: the context is owned by the relay state (relay_dns_free()
+ * Ownership: the resolver is owned by the relay state (relay_dns_free()
  * accepts NULL); results are written into caller arrays.
  */
 #ifndef MAILYARD_RELAY_DNS_H
@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-struct ub_ctx;
+#include "dns.h"
 
 enum relay_dns_status {
     RELAY_DNS_OK,
@@ -54,23 +54,19 @@ typedef struct relay_addr {
 } relay_addr;
 
 /* servers: MAILYARD_DNS_SERVERS or "" / NULL. NULL and err filled on failure. */
-struct ub_ctx *relay_dns_create(const char *servers, char *err, size_t errlen);
-void           relay_dns_free(struct ub_ctx *ctx);
+dns_resolver *relay_dns_create(const char *servers, int timeout_ms, char *err, size_t errlen);
+void          relay_dns_free(dns_resolver *r);
 
-enum relay_dns_status relay_dns_mx(struct ub_ctx *ctx, const char *domain,
+enum relay_dns_status relay_dns_mx(dns_resolver *r, const char *domain,
                                    relay_mx *out, size_t *n, char *err, size_t errlen);
-enum relay_dns_status relay_dns_addrs(struct ub_ctx *ctx, const char *host, int port,
+enum relay_dns_status relay_dns_addrs(dns_resolver *r, const char *host, int port,
                                       relay_addr *out, size_t *n, char *err, size_t errlen);
 /* TXT records of name, each record's strings concatenated, into out[0..max)
  * (records longer than RELAY_DNS_TXT_MAX - 1 or with NUL bytes are
  * skipped). RELAY_DNS_NODATA / NXDOMAIN when there are none. */
 #define RELAY_DNS_TXT_MAX 512
-enum relay_dns_status relay_dns_txt(struct ub_ctx *ctx, const char *name,
+enum relay_dns_status relay_dns_txt(dns_resolver *r, const char *name,
                                     char (*out)[RELAY_DNS_TXT_MAX], size_t max, size_t *n,
                                     char *err, size_t errlen);
-/* Pure helper: the wire-format domain name at rdata[0..len) as text into
- * out ("." for the root). Returns 0, or -1 if malformed. Unit-tested. */
-int            relay_dns_name_text(const unsigned char *rdata, size_t len,
-                                   char *out, size_t outlen);
 
 #endif

@@ -47,7 +47,7 @@ typedef struct sts_body {
 
 static int    sts_cache_get(relay_mtasts *m, const char *domain, relay_sts_policy *pol);
 static void   sts_cache_put(relay_mtasts *m, const char *domain, const relay_sts_policy *pol);
-static int    sts_fetch(relay_mtasts *m, struct ub_ctx *dns, const char *domain,
+static int    sts_fetch(relay_mtasts *m, dns_resolver *dns, const char *domain,
                         relay_sts_policy *pol, char *why, size_t whylen);
 static size_t sts_write(char *ptr, size_t size, size_t nmemb, void *arg);
 static char  *sts_trim(char *s);
@@ -76,7 +76,7 @@ void relay_mtasts_free(relay_mtasts *m)
     curl_global_cleanup();
 }
 
-void relay_mtasts_get(relay_mtasts *m, struct ub_ctx *dns, const char *domain,
+void relay_mtasts_get(relay_mtasts *m, dns_resolver *dns, const char *domain,
                       relay_sts_policy *pol, char *why, size_t whylen)
 {
     char txt[8][RELAY_DNS_TXT_MAX], name[300], err[256], id[33] = "";
@@ -259,7 +259,7 @@ int relay_mtasts_mx_match(const relay_sts_policy *pol, const char *host)
     return 0;
 }
 
-static int sts_fetch(relay_mtasts *m, struct ub_ctx *dns, const char *domain,
+static int sts_fetch(relay_mtasts *m, dns_resolver *dns, const char *domain,
                      relay_sts_policy *pol, char *why, size_t whylen)
 {
     char host[300], url[400], resolve[400], err[256], perr[128];

@@ -23,9 +23,10 @@
 #ifndef MAILYARD_RELAY_MTASTS_H
 #define MAILYARD_RELAY_MTASTS_H
 
+#include "dns.h"
+
 #include <stddef.h>
 
-struct ub_ctx;
 
 #define RELAY_MTASTS_MAX_MX     16
 #define RELAY_MTASTS_BODY_MAX   65536
@@ -49,7 +50,7 @@ relay_mtasts *relay_mtasts_create(int port, const char *ca_file, int timeout_s);
 void          relay_mtasts_free(relay_mtasts *m);
 /* The policy of domain (mode NONE when it has none); always fills *pol.
  * why explains a fetch problem for the log ("" otherwise). */
-void          relay_mtasts_get(relay_mtasts *m, struct ub_ctx *dns, const char *domain,
+void          relay_mtasts_get(relay_mtasts *m, dns_resolver *dns, const char *domain,
                                relay_sts_policy *pol, char *why, size_t whylen);
 
 /* Pure helpers (unit-tested). */

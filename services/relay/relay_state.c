@@ -22,6 +22,26 @@
 
 static int state_smarthost_parse(relay_state *st, const char *v);
 static long state_positive(const config *cfg, const char *key, long def);
+static int  relay_state_dns(relay_state *st, const config *cfg);
+
+/* The shared resolver, created on first need (MAILYARD_DNS_SERVERS,
+ * MAILYARD_RELAY_DNS_TIMEOUT_MS). */
+static int relay_state_dns(relay_state *st, const config *cfg)
+{
+    char err[256];
+    if (st->dns != NULL)
+        return 0;
+    long timeout = config_get_long(cfg, "MAILYARD_RELAY_DNS_TIMEOUT_MS", 10000);
+    if (timeout < 100 || timeout > 600000)
+        timeout = 10000;
+    st->dns = relay_dns_create(config_get(cfg, "MAILYARD_DNS_SERVERS", ""), (int)timeout,
+                               err, sizeof(err));
+    if (st->dns == NULL) {
+        log_error("cannot set up the DNS resolver", "error", err);
+        return -1;
+    }
+    return 0;
+}
 
 int relay_state_init(relay_state *st, service *svc)
 {
@@ -93,12 +113,8 @@ int relay_state_init(relay_state *st, service *svc)
     const char *tr = config_get(cfg, "MAILYARD_RELAY_TRANSPORT", "mx");
     if (strcmp(tr, "mx") == 0) {
         st->transport = RELAY_TRANSPORT_MX;
-        st->dns = relay_dns_create(config_get(cfg, "MAILYARD_DNS_SERVERS", ""),
-                                   err, sizeof(err));
-        if (st->dns == NULL) {
-            log_error("cannot set up the DNS resolver", "error", err);
+        if (relay_state_dns(st, cfg) != 0)
             return -1;
-        }
     } else if (strcmp(tr, "smarthost") == 0) {
         st->transport = RELAY_TRANSPORT_SMARTHOST;
         if (state_smarthost_parse(st, config_get(cfg, "MAILYARD_RELAY_SMARTHOST", "")) != 0)
@@ -130,14 +146,8 @@ int relay_state_init(relay_state *st, service *svc)
         for (size_t i = 0; i < st->tmap->n; i++)
             if (st->tmap->e[i].route.kind == RELAY_ROUTE_MX)
                 needs_dns = 1;
-        if (needs_dns && st->dns == NULL) {
-            st->dns = relay_dns_create(config_get(cfg, "MAILYARD_DNS_SERVERS", ""),
-                                       err, sizeof(err));
-            if (st->dns == NULL) {
-                log_error("cannot set up the DNS resolver", "error", err);
-                return -1;
-            }
-        }
+        if (needs_dns && relay_state_dns(st, cfg) != 0)
+            return -1;
         char ne[24];
         snprintf(ne, sizeof(ne), "%zu", st->tmap->n);
         log_info("transport map loaded", "path", tmf, "entries", ne);

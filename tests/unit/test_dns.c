@@ -157,9 +157,33 @@ static void test_file_errors(void **state)
     dns_resolver_free(NULL);
 }
 
+static void test_wire_name_text(void **state)
+{
+    (void)state;
+    char out[256];
+    const unsigned char mx[] = { 2, 'm', 'x', 7, 'E', 'x', 'a', 'm', 'p', 'l', 'e', 0 };
+    assert_int_equal(dns_wire_name_text(mx, sizeof(mx), out, sizeof(out)), 0);
+    assert_string_equal(out, "mx.example");
+    const unsigned char root[] = { 0 };
+    assert_int_equal(dns_wire_name_text(root, 1, out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+    const unsigned char trunc[] = { 5, 'a', 'b' };
+    assert_int_equal(dns_wire_name_text(trunc, sizeof(trunc), out, sizeof(out)), -1);
+    const unsigned char noend[] = { 1, 'a' };
+    assert_int_equal(dns_wire_name_text(noend, sizeof(noend), out, sizeof(out)), -1);
+    const unsigned char badch[] = { 3, 'a', ' ', 'b', 0 };
+    assert_int_equal(dns_wire_name_text(badch, sizeof(badch), out, sizeof(out)), -1);
+    const unsigned char dot[] = { 3, 'a', '.', 'b', 0 };
+    assert_int_equal(dns_wire_name_text(dot, sizeof(dot), out, sizeof(out)), -1);
+    const unsigned char ptr[] = { 0xc0, 0x0c };   /* compression pointer */
+    assert_int_equal(dns_wire_name_text(ptr, sizeof(ptr), out, sizeof(out)), -1);
+    assert_int_equal(dns_wire_name_text(mx, sizeof(mx), out, 5), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wire_name_text),
         cmocka_unit_test(test_file_answers),
         cmocka_unit_test(test_file_statuses),
         cmocka_unit_test(test_file_errors),

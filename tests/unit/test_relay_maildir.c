@@ -1,7 +1,6 @@
 /*
  * test_relay_maildir.c - unit tests for the relay's Maildir transport
- * (services/relay/relay_maildir.c) and the DNS name decoder
- * (relay_dns_name_text in services/relay/relay_dns.c): unique names, the
+ * (services/relay/relay_maildir.c): unique names, the
  * tmp -> new protocol and the prepended envelope headers, in a temporary
  * directory.
  */
@@ -81,33 +80,11 @@ static void test_deliver(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
-static void test_dns_name_text(void **state)
-{
-    (void)state;
-    char out[256];
-    const unsigned char mx[] = { 2, 'm', 'x', 7, 'E', 'x', 'a', 'm', 'p', 'l', 'e', 0 };
-    assert_int_equal(relay_dns_name_text(mx, sizeof(mx), out, sizeof(out)), 0);
-    assert_string_equal(out, "mx.example");
-    const unsigned char root[] = { 0 };
-    assert_int_equal(relay_dns_name_text(root, 1, out, sizeof(out)), 0);
-    assert_string_equal(out, ".");
-    const unsigned char trunc[] = { 5, 'a', 'b' };
-    assert_int_equal(relay_dns_name_text(trunc, sizeof(trunc), out, sizeof(out)), -1);
-    const unsigned char noend[] = { 1, 'a' };
-    assert_int_equal(relay_dns_name_text(noend, sizeof(noend), out, sizeof(out)), -1);
-    const unsigned char badch[] = { 3, 'a', '/', 'b', 0 };
-    assert_int_equal(relay_dns_name_text(badch, sizeof(badch), out, sizeof(out)), -1);
-    const unsigned char ptr[] = { 0xc0, 0x0c };   /* compression pointer */
-    assert_int_equal(relay_dns_name_text(ptr, sizeof(ptr), out, sizeof(out)), -1);
-    assert_int_equal(relay_dns_name_text(mx, sizeof(mx), out, 5), -1);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_name),
         cmocka_unit_test(test_deliver),
-        cmocka_unit_test(test_dns_name_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
