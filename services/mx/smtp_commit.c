@@ -1,6 +1,6 @@
 /*
- * smtp_commit.c - Received header + spool insert + rewrite job + trace
- * event in one transaction, then the publication after the reply. See
+ * smtp_commit.c - sender authentication (smtp_auth.c) + Received header +
+ * spool insert + rewrite job + trace events in one transaction, then the publication after the reply. See
  * smtp_commit.h for the durability rule.
  *
  * SECURITY: the message bytes are stored as received (byte-exact after
@@ -27,7 +27,9 @@
 static double smtp_commit_now(void);
 static json_t *smtp_commit_rcpt_dsn(const smtp_tx *tx);
 static int    smtp_commit_store(db_conn *c, spool_message *m, const smtp_session *s,
-                                spool_jobs *jobs);
+                                const smtp_auth_outcome *auth, spool_jobs *jobs);
+static int    smtp_commit_auth(const smtp_commit_env *env, const smtp_session *s,
+                               smtp_tx *tx, smtp_auth_outcome *auth);
 
 static double smtp_commit_now(void)
 {
@@ -87,7 +89,7 @@ static json_t *smtp_commit_rcpt_dsn(const smtp_tx *tx)
 
 /* The transaction itself. 0 after COMMIT, -1 (rolled back) otherwise. */
 static int smtp_commit_store(db_conn *c, spool_message *m, const smtp_session *s,
-                             spool_jobs *jobs)
+                             const smtp_auth_outcome *auth, spool_jobs *jobs)
 {
     if (db_begin(c) != 0)
         return -1;
@@ -95,10 +97,16 @@ static int smtp_commit_store(db_conn *c, spool_message *m, const smtp_session *s
     json_t *detail = json_pack("{s:s, s:s, s:I, s:b}", "client", s->client_ip,
                                "helo", s->helo, "size", (json_int_t)m->raw_len,
                                "tls", s->tls);
+    json_t *adetail = NULL;
+    if (auth != NULL && auth->checked)
+        adetail = json_pack("{s:s, s:s, s:s, s:s}", "spf", auth->spf, "dkim", auth->dkim,
+                            "dmarc", auth->dmarc, "arc", auth->arc);
     int rc = -1;
     if (payload != NULL && detail != NULL &&
         spool_message_insert(c, m) == 0 &&
         spool_job_create(c, "rewrite", m->id, payload, 0, jobs) > 0 &&
+        (adetail == NULL ||
+         spool_event(c, m->id, 0, "mx", "authenticated", adetail) == 0) &&
         spool_event(c, m->id, 0, "mx", "accepted", detail) == 0 &&
         db_commit(c) == 0)
         rc = 0;
@@ -111,7 +119,41 @@ static int smtp_commit_store(db_conn *c, spool_message *m, const smtp_session *s
     }
     json_decref(payload);
     json_decref(detail);
+    json_decref(adetail);
     return rc;
+}
+
+/* Sender authentication before anything is stored. 0 to go on (auth
+ * filled), -1 when the message is refused (tx->reply_* set) or could not
+ * be rebuilt. */
+static int smtp_commit_auth(const smtp_commit_env *env, const smtp_session *s,
+                            smtp_tx *tx, smtp_auth_outcome *auth)
+{
+    memset(auth, 0, sizeof *auth);
+    if (env->auth == NULL)
+        return 0;
+    if (smtp_auth_message(env->auth, s->client_ip, s->helo, tx->mail_from, tx->rcpts,
+                          tx->nrcpts, &tx->data.body, auth) != 0) {
+        log_error("authentication header does not fit", "client", s->client_ip);
+        return -1;
+    }
+    if (auth->verdict == SMTP_AUTH_ACCEPT)
+        return 0;
+    tx->reply_reason = "dmarc";
+    if (auth->verdict == SMTP_AUTH_REJECT) {
+        tx->reply_code = 550;
+        (void)str_copy(tx->reply_text, sizeof tx->reply_text,
+                       "5.7.1 Error: message rejected: the DMARC policy of the "
+                       "From domain (p=reject) failed");
+    } else {
+        tx->reply_code = 451;
+        (void)str_copy(tx->reply_text, sizeof tx->reply_text,
+                       "4.7.0 Error: DMARC check failed temporarily (DNS), try again later");
+    }
+    log_info("message refused by DMARC", "client", s->client_ip, "from", tx->mail_from,
+             "from_domain", auth->dmarc_domain, "spf", auth->spf, "dkim", auth->dkim,
+             "dmarc", auth->dmarc, "arc", auth->arc);
+    return -1;
 }
 
 int smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
@@ -120,6 +162,9 @@ int smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
     double t0 = smtp_commit_now();
     char id[13];
     spool_queue_id_new(id);
+    smtp_auth_outcome auth;
+    if (smtp_commit_auth(env, s, tx, &auth) != 0)
+        return -1;
     const buf *body = &tx->data.body;
 
     buf raw;
@@ -160,7 +205,7 @@ int smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
     if (c == NULL) {
         log_error("no database connection for the commit", "client", s->client_ip);
     } else {
-        rc = smtp_commit_store(c, &m, s, jobs);
+        rc = smtp_commit_store(c, &m, s, &auth, jobs);
         db_pool_release(env->db, c);
     }
     if (rc == 0) {

@@ -1,8 +1,10 @@
 /*
- * smtp_commit.h - the durability step of mx: after the final dot, prepend
- * Received:, then in ONE PostgreSQL transaction insert the message into
- * the spool, create its "rewrite" job and an "accepted" trace event, and
- * COMMIT. Only a successful commit lets the session answer 250; a failure
+ * smtp_commit.h - the durability step of mx: after the final dot, run
+ * sender authentication (smtp_auth.h: Authentication-Results added, and a
+ * DMARC refusal decided here, before anything is stored), prepend
+ * Received: (it stays the topmost field), then in ONE PostgreSQL
+ * transaction insert the message into the spool, create its "rewrite" job,
+ * the "authenticated" and "accepted" trace events, and COMMIT. Only a successful commit lets the session answer 250; a failure
  * gives 451 4.3.0 and nothing is stored (the client retries).
  *
  * Publishing the new job on Redis happens after the 250 has been written
@@ -19,6 +21,7 @@
 #include "db.h"
 #include "metrics.h"
 #include "spool.h"
+#include "smtp_auth.h"
 #include "smtp_session.h"
 
 struct jobq;
@@ -29,10 +32,13 @@ typedef struct smtp_commit_env {
     int             db_timeout_ms;
     metrics_family *accepted;        /* mailyard_smtp_messages_accepted_total */
     metrics_family *accept_seconds;  /* mailyard_smtp_accept_seconds */
+    smtp_auth      *auth;            /* sender authentication; NULL: off */
 } smtp_commit_env;
 
 /* Stores tx (which must have at least one recipient) for session s.
- * Takes tx->data.body's bytes. Returns 0 with qid and jobs filled, or -1. */
+ * Takes tx->data.body's bytes. Returns 0 with qid and jobs filled, or -1
+ * (with tx->reply_code/reply_text set when the message is refused by the
+ * DMARC policy: 550 5.7.1 or 451 4.7.0). */
 int  smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
                          smtp_tx *tx, char *qid, size_t qidlen, spool_jobs *jobs);
 /* Publishes jobs on q (which may be NULL: left to the sweeper) and marks

@@ -256,6 +256,12 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
                                                  "end of DATA to the 250 reply", NULL,
                                                  accept_bounds,
                                                  sizeof accept_bounds / sizeof accept_bounds[0]);
+    if (smtp_auth_create(cfg, srv->hostname, mr, &srv->cenv.auth, err, errlen) != 0) {
+        smtp_tls_store_free(srv->tls);
+        smtp_cidr_free(srv->proxy_trusted);
+        free(srv);
+        return NULL;
+    }
     srv->cache = rcpt_cache_create((int)ttl, SMTP_RCPT_CACHE_MAX);
     srv->per_ip = smtp_iplimit_create((size_t)srv->max_conns, max_per_ip);
 
@@ -287,6 +293,7 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
             if (srv->lst[i].fd >= 0)
                 close(srv->lst[i].fd);
         rcpt_cache_free(srv->cache);
+        smtp_auth_free(srv->cenv.auth);
         smtp_tls_store_free(srv->tls);
         smtp_cidr_free(srv->proxy_trusted);
         smtp_iplimit_free(srv->per_ip);
@@ -436,7 +443,9 @@ static void smtp_conn_reply(void *arg, smtp_session *s, int code, const char *te
         /* reason: the enhanced status code ("5.1.1"), a bounded set of ours */
         char reason[16] = "other";
         size_t n = strspn(text, "0123456789.");
-        if (n >= 5 && n < sizeof reason) {
+        if (s->tx != NULL && s->tx->reply_reason != NULL && s->tx->reply_code == code) {
+            (void)str_copy(reason, sizeof reason, s->tx->reply_reason);   /* "dmarc" */
+        } else if (n >= 5 && n < sizeof reason) {
             memcpy(reason, text, n);
             reason[n] = '\0';
         }
@@ -732,6 +741,7 @@ void smtp_server_stop(smtp_server *srv)
     pthread_mutex_unlock(&srv->lock);
     log_info("smtp stopped");
     rcpt_cache_free(srv->cache);
+    smtp_auth_free(srv->cenv.auth);
     smtp_tls_store_free(srv->tls);
     smtp_cidr_free(srv->proxy_trusted);
     smtp_iplimit_free(srv->per_ip);

@@ -489,6 +489,8 @@ static void smtp_session_data_end(smtp_session *s)
         qid[0] = '\0';
         if (s->cfg->commit(s->arg, s, tx, qid, sizeof qid) == 0)
             smtp_reply(s, 250, "2.0.0 Ok: queued as %s", qid);
+        else if (tx->reply_code >= 400 && tx->reply_code <= 599 && tx->reply_text[0] != '\0')
+            smtp_reply(s, tx->reply_code, "%s", tx->reply_text);
         else
             smtp_reply(s, 451, "4.3.0 Error: could not store the message, try again later");
     }

@@ -77,12 +77,18 @@ typedef struct smtp_tx {
     int       in_data;
     int       bdat;                          /* the data comes in BDAT chunks */
     unsigned long long bdat_octets;          /* sum of the BDAT chunk sizes */
+    /* set by a commit callback that refuses the message (returns -1):
+     * the reply instead of 451 4.3.0, and a metrics reason ("dmarc") */
+    int       reply_code;                    /* 0: the default 451 4.3.0 */
+    char      reply_text[256];               /* "5.7.1 ..." without the code */
+    const char *reply_reason;                /* static string or NULL */
 } smtp_tx;
 
 struct smtp_session;
 typedef enum smtp_rcpt_verdict (*smtp_rcpt_fn)(void *arg, const char *addr);
 /* Stores s->tx durably. On success writes the queue id into qid and
- * returns 0; -1 on a temporary failure (the client gets 451 4.3.0). The
+ * returns 0; -1 on a temporary failure (the client gets 451 4.3.0) or a
+ * refusal (the callback set tx->reply_code and tx->reply_text). The
  * callback may take the message bytes (buf_steal(&tx->data.body, ...)). */
 typedef int  (*smtp_commit_fn)(void *arg, struct smtp_session *s, smtp_tx *tx,
                                char *qid, size_t qidlen);

@@ -49,7 +49,15 @@ def test_pipelined_transaction_is_stored_byte_exact(stack):
     prefix = ("Received: from client.it.test ([127.0.0.1]) by mx.%s (Mailyard) with ESMTP id %s"
               "\r\n\tfor <%s>; " % (stack.domain, qid, alias)).encode()
     assert raw.startswith(prefix), raw[:200]
-    assert raw.endswith(b" +0000\r\n" + body), raw
+    # Received, then our Authentication-Results (possibly folded), then the
+    # client's bytes exactly as sent.
+    assert raw.endswith(body), raw
+    rest = raw[:-len(body)]
+    received_end = rest.index(b" +0000\r\n") + len(b" +0000\r\n")
+    ar = rest[received_end:]
+    assert ar.startswith(b"Authentication-Results: mx.%s;" % stack.domain.encode()), ar
+    assert ar.endswith(b"\r\n") and all(line[:1] in (b" ", b"\t")
+                                         for line in ar.split(b"\r\n")[1:-1]), ar
     assert (origin, helo, ip, msgid) == ("mx", "client.it.test", "127.0.0.1", "<%s@it.test>" % uid)
     assert (mail_from, rcpts) == ("p-%s@sender.test" % uid, alias)
     jobs = stack.psql("SELECT j.stage FROM spool.jobs j JOIN spool.messages m ON m.id = j.message_id"

@@ -193,6 +193,9 @@ class Stack:
                 "MAILYARD_SMTP_PREGREET_MS": "0",
                 # every test client is 127.0.0.1: no per-IP cap unless a test sets one
                 "MAILYARD_SMTP_MAX_CONN_PER_IP": "100000",
+                # sender authentication asks the test DNS server (no SPF or
+                # DMARC records unless a test adds them: results are none)
+                "MAILYARD_DNS_SERVERS": self.dns.server_spec,
             })
         elif service == "rewrite":
             env.update({
