@@ -171,6 +171,12 @@ api_post lists /v1/lists '{"address":"dev@example.test"}'
 for m in alice bob carol; do
     api_post lists /v1/lists/dev%40example.test/members "{\"address\":\"$m@remote.test\"}"
 done
+# DKIM keys for example.test (an rsa-sha256 and an ed25519-sha256 key), made
+# once: the relay signs and ARC-seals forwarded and list mail with them.
+if ! "$BUILD/mailyardctl" dkim keys example.test 2>/dev/null | grep -q _domainkey; then
+    "$BUILD/mailyardctl" dkim rotate example.test >/dev/null \
+        || echo "run: could not generate the DKIM keys of example.test" >&2
+fi
 
 cat <<EOT
 
@@ -195,6 +201,10 @@ A post from a non-member is held for moderation:
   export MAILYARD_ARCHIVE_URL=$MAILYARD_ARCHIVE_URL MAILYARD_RELAY_URL=$MAILYARD_RELAY_URL
   $BUILD/mailyardctl held ls dev@example.test
   $BUILD/mailyardctl held approve ID
+
+DKIM: forwarded and list mail in var/outbox carries our DKIM signatures and
+an ARC set; the DNS records to publish for example.test:
+  build/mailyardctl dkim keys example.test
 
 Look around:
   ls var/outbox/new

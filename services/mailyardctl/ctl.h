@@ -50,6 +50,10 @@ extern const ctl_cmd ctl_rewrite_cmds[];
 extern const ctl_cmd ctl_lists_cmds[];
 extern const ctl_cmd ctl_archive_cmds[];
 extern const ctl_cmd ctl_relay_cmds[];
+extern const ctl_cmd ctl_trace_cmds[];       /* ctl_trace.c */
+extern const ctl_cmd ctl_dkim_cmds[];        /* ctl_dkim.c: offline sign/seal/verify */
+extern const ctl_cmd ctl_checkauth_cmds[];   /* ctl_checkauth.c */
+extern const ctl_cmd ctl_dkimkeys_cmds[];    /* ctl_dkimkeys.c: relay's key API */
 
 /* --- ctl_args.c: per-command options ----------------------------------- */
 

@@ -15,13 +15,10 @@
 #include "ctl.h"
 #include "xalloc.h"
 
-extern const ctl_cmd ctl_trace_cmds[];   /* ctl_trace.c */
-extern const ctl_cmd ctl_dkim_cmds[];    /* ctl_dkim.c */
-extern const ctl_cmd ctl_checkauth_cmds[];   /* ctl_checkauth.c */
-
 static const ctl_cmd *const ctl_tables[] = {
     ctl_migrate_cmds, ctl_rewrite_cmds, ctl_lists_cmds, ctl_archive_cmds,
-    ctl_relay_cmds, ctl_trace_cmds, ctl_dkim_cmds, ctl_checkauth_cmds, NULL,
+    ctl_relay_cmds, ctl_trace_cmds, ctl_dkim_cmds, ctl_checkauth_cmds,
+    ctl_dkimkeys_cmds, NULL,
 };
 
 static void usage_all(FILE *out);

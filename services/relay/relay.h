@@ -55,6 +55,7 @@ typedef struct relay_state {
     struct relay_tmap *tmap;             /* owned; MAILYARD_RELAY_TRANSPORT_MAP_FILE or NULL */
     struct relay_conn_pool *conns;       /* owned; idle sessions, destination slots */
     struct relay_mtasts *mtasts;         /* owned; MTA-STS policy cache, NULL when off */
+    struct relay_dkim_cache *dkim;       /* owned; active DKIM keys (relay_dkim_store.c) */
     atomic_ulong    maildir_counter;
     db_pool        *db;                  /* borrowed from the service */
     metrics_family *m_deliveries;        /* mailyard_relay_deliveries_total{result} */

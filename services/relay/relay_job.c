@@ -18,6 +18,7 @@
  */
 #include "relay.h"
 #include "relay_backoff.h"
+#include "relay_dkim.h"
 #include "relay_queue.h"
 
 #include <inttypes.h>
@@ -103,6 +104,10 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
         goto out;
     nrows = relay_db_load_due(ctx->db, job->id, st->max_age, &rows);
     if (nrows < 0)
+        goto out;
+
+    /* 2b. ARC seal and DKIM signatures: the last change before it leaves. */
+    if (nrows > 0 && relay_sign_message(st, ctx, msg, mail_from) != 0)
         goto out;
 
     /* 3. Attempt delivery, grouped by domain. */

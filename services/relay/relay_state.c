@@ -7,6 +7,7 @@
  */
 #include "relay.h"
 #include "relay_dns.h"
+#include "relay_dkim.h"
 #include "relay_maildir.h"
 #include "relay_tmap.h"
 #include "relay_conn.h"
@@ -109,6 +110,7 @@ int relay_state_init(relay_state *st, service *svc)
         return -1;
     }
     st->conns = relay_conn_pool_create(idle, (int)conc);
+    st->dkim = relay_dkim_cache_create();
 
     const char *tr = config_get(cfg, "MAILYARD_RELAY_TRANSPORT", "mx");
     if (strcmp(tr, "mx") == 0) {
@@ -191,6 +193,7 @@ void relay_state_free(relay_state *st)
     relay_tmap_free(st->tmap);
     st->tmap = NULL;
     relay_conn_pool_free(st->conns);
+    relay_dkim_cache_free(st->dkim);
     st->conns = NULL;
     relay_mtasts_free(st->mtasts);
     st->mtasts = NULL;
