@@ -180,6 +180,11 @@ fail:
     return -1;
 }
 
+dns_resolver *smtp_auth_resolver(const smtp_auth *a)
+{
+    return a->dns;
+}
+
 void smtp_auth_free(smtp_auth *a)
 {
     if (a == NULL)

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include "buf.h"
 #include "config.h"
+#include "dns.h"
 #include "metrics.h"
 
 typedef struct smtp_auth smtp_auth;
@@ -46,6 +47,9 @@ typedef struct smtp_auth_outcome {
 int  smtp_auth_create(const config *cfg, const char *hostname, metrics_registry *mr,
                       smtp_auth **out, char *err, size_t errlen);
 void smtp_auth_free(smtp_auth *a);
+/* The shared resolver (thread-safe), for other checks of the connection
+ * such as DNSBL; owned by a, valid until smtp_auth_free. */
+dns_resolver *smtp_auth_resolver(const smtp_auth *a);
 
 /* Checks msg (the message as received, CRLF lines) from client ip / helo /
  * mail_from for the given recipients, rewrites msg (our old

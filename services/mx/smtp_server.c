@@ -36,6 +36,7 @@
 #include "smtp_cidr.h"
 #include "smtp_commit.h"
 #include "smtp_iplimit.h"
+#include "smtp_dnsbl.h"
 #include "smtp_listen.h"
 #include "smtp_session.h"
 #include "smtp_tls.h"
@@ -66,6 +67,7 @@ struct smtp_server {
     int              data_timeout_s;
     smtp_iplimit    *per_ip;             /* owned */
     rcpt_cache      *cache;              /* owned */
+    smtp_dnsbl      *dnsbl;              /* owned, NULL without zones */
     smtp_session_cfg scfg;
     smtp_commit_env  cenv;
     char             hostname[256];
@@ -95,6 +97,9 @@ typedef struct smtp_conn {
     jobq         *q;                     /* owned, lazily created */
     spool_jobs    pending;               /* committed, to publish after the reply */
     unsigned long no;
+    int           dnsbl_done;            /* the DNSBL check ran (once) */
+    int           dnsbl_listed;
+    char          dnsbl_zones[160];      /* the zones that list c->ip */
 } smtp_conn;
 
 static int   smtp_conn_proxy(smtp_conn *c, char *why, size_t whylen);
@@ -262,6 +267,16 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
         free(srv);
         return NULL;
     }
+    /* DNSBL shares the authentication checks' resolver (its own one when
+     * MAILYARD_MX_AUTH=off); smtp_dnsbl_free runs before smtp_auth_free. */
+    if (smtp_dnsbl_create(cfg, srv->cenv.auth ? smtp_auth_resolver(srv->cenv.auth) : NULL,
+                          &srv->dnsbl, err, errlen) != 0) {
+        smtp_auth_free(srv->cenv.auth);
+        smtp_tls_store_free(srv->tls);
+        smtp_cidr_free(srv->proxy_trusted);
+        free(srv);
+        return NULL;
+    }
     srv->cache = rcpt_cache_create((int)ttl, SMTP_RCPT_CACHE_MAX);
     srv->per_ip = smtp_iplimit_create((size_t)srv->max_conns, max_per_ip);
 
@@ -293,6 +308,7 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
             if (srv->lst[i].fd >= 0)
                 close(srv->lst[i].fd);
         rcpt_cache_free(srv->cache);
+        smtp_dnsbl_free(srv->dnsbl);
         smtp_auth_free(srv->cenv.auth);
         smtp_tls_store_free(srv->tls);
         smtp_cidr_free(srv->proxy_trusted);
@@ -421,6 +437,19 @@ static long smtp_conn_read(smtp_conn *c, char *p, size_t n)
 static enum smtp_rcpt_verdict smtp_conn_rcpt(void *arg, const char *addr)
 {
     smtp_conn *c = arg;
+    if (c->srv->dnsbl != NULL && !c->dnsbl_done) {   /* once per connection */
+        c->dnsbl_done = 1;
+        c->dnsbl_listed = smtp_dnsbl_check(c->srv->dnsbl, c->ip, c->dnsbl_zones,
+                                           sizeof c->dnsbl_zones);
+    }
+    if (c->dnsbl_listed && c->sess != NULL && c->sess->tx != NULL) {
+        smtp_tx *tx = c->sess->tx;
+        tx->reply_code = 554;
+        tx->reply_reason = "dnsbl";
+        snprintf(tx->reply_text, sizeof tx->reply_text,
+                 "5.7.1 Service unavailable; client [%s] listed by %s", c->ip, c->dnsbl_zones);
+        return SMTP_RCPT_REFUSED;
+    }
     if (c->http == NULL)
         c->http = httpc_create(c->srv->rewrite_url, c->srv->svc->admin_token,
                                SMTP_HTTP_TIMEOUT_MS);
@@ -741,6 +770,7 @@ void smtp_server_stop(smtp_server *srv)
     pthread_mutex_unlock(&srv->lock);
     log_info("smtp stopped");
     rcpt_cache_free(srv->cache);
+    smtp_dnsbl_free(srv->dnsbl);
     smtp_auth_free(srv->cenv.auth);
     smtp_tls_store_free(srv->tls);
     smtp_cidr_free(srv->proxy_trusted);

@@ -373,6 +373,15 @@ static void smtp_cmd_rcpt(smtp_session *s, const smtp_cmd *c)
     case SMTP_RCPT_TEMPFAIL:
         smtp_reply(s, 451, "4.4.3 <%s>: Recipient address lookup failed, try again later", addr);
         break;
+    case SMTP_RCPT_REFUSED:         /* e.g. a DNSBL listing (smtp_dnsbl.h) */
+        if (tx->reply_code >= 400 && tx->reply_code <= 599 && tx->reply_text[0] != '\0')
+            smtp_reply(s, tx->reply_code, "%s", tx->reply_text);
+        else
+            smtp_reply(s, 554, "5.7.1 <%s>: Recipient address rejected", addr);
+        tx->reply_code = 0;         /* not to be reused by the commit */
+        tx->reply_text[0] = '\0';
+        tx->reply_reason = NULL;
+        break;
     }
 }
 

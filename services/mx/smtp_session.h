@@ -56,6 +56,7 @@ enum smtp_rcpt_verdict {
     SMTP_RCPT_UNKNOWN,        /* 550 5.1.1 */
     SMTP_RCPT_RELAY_DENIED,   /* 554 5.7.1 */
     SMTP_RCPT_TEMPFAIL,       /* 451 4.4.3 */
+    SMTP_RCPT_REFUSED,        /* the callback set tx->reply_code/_text/_reason */
 };
 
 enum smtp_action { SMTP_ACT_CONTINUE = 0, SMTP_ACT_STARTTLS, SMTP_ACT_CLOSE };
