@@ -62,7 +62,7 @@ static int smtp_dnsbl_zones_parse(smtp_dnsbl *d, const char *spec, char *err, si
             errno = 0;
             weight = strtol(eq + 1, &end, 10);
             if (errno != 0 || end == eq + 1 || *end != '\0' || weight < 0 || weight > 1000) {
-                snprintf(err, errlen, "bad weight for zone %s (0..1000)", s);
+                snprintf(err, errlen, "bad weight for zone %.64s (0..1000)", s);
                 return -1;
             }
         }
