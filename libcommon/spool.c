@@ -403,3 +403,24 @@ static int spool_parse_i64(const char *s, int64_t *out)
     *out = v;
     return 0;
 }
+
+int spool_message_find_by_message_id(db_conn *c, const char *message_id,
+                                     const char *prefer_sender, int64_t exclude_id,
+                                     int64_t *id)
+{
+    char ex[32];
+    snprintf(ex, sizeof(ex), "%lld", (long long)exclude_id);
+    PGresult *r = db_queryv(c,
+        "SELECT id::text FROM spool.messages WHERE message_id = $1 AND id <> $2::bigint"
+        " ORDER BY (lower(mail_from) = lower($3)) DESC, id DESC LIMIT 1",
+        3, message_id, ex, prefer_sender);
+    if (r == NULL) {
+        log_error("spool_message_find_by_message_id failed", "error", db_conn_error(c));
+        return -1;
+    }
+    int found = PQntuples(r) > 0;
+    if (found)
+        *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return found;
+}

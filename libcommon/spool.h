@@ -76,6 +76,12 @@ int  spool_message_insert(db_conn *c, spool_message *m);
 /* Loads a message by id; *out owned by caller. -1 if missing or on error. */
 int  spool_message_load(db_conn *c, int64_t id, spool_message **out);
 void spool_message_free(spool_message *m);
+/* The newest message with Message-ID message_id other than exclude_id,
+ * preferring one whose envelope sender is prefer_sender (case-insensitive).
+ * Returns 1 with *id, 0 if none, -1 on error. */
+int  spool_message_find_by_message_id(db_conn *c, const char *message_id,
+                                      const char *prefer_sender, int64_t exclude_id,
+                                      int64_t *id);
 /* A new random queue id: 12 chars of [0-9A-Z] (RAND_bytes), into out
  * (at least 13 bytes). */
 void spool_queue_id_new(char out[13]);

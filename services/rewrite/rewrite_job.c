@@ -136,8 +136,8 @@ static int job_match_bounces(worker_job_ctx *ctx, const spool_message *msg,
             break;
         const char *orig = json_string_value(json_object_get(d, "original"));
         int64_t oid = 0;
-        int found = rewrite_store_original_find(ctx->db, mid, orig ? orig : "", msg->id,
-                                                &oid);
+        int found = spool_message_find_by_message_id(ctx->db, mid, orig ? orig : "",
+                                                     msg->id, &oid);
         if (found < 0) {
             rc = -1;
             break;

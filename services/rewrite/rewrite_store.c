@@ -212,23 +212,3 @@ int rewrite_store_alias_upsert(db_conn *c, const char *addr, const json_t *targe
     PQclear(r);
     return rc;
 }
-
-int rewrite_store_original_find(db_conn *c, const char *message_id,
-                                const char *sender, int64_t exclude_id, int64_t *id)
-{
-    char ex[32];
-    snprintf(ex, sizeof(ex), "%lld", (long long)exclude_id);
-    PGresult *r = db_queryv(c,
-        "SELECT id::text FROM spool.messages WHERE message_id = $1 AND id <> $2::bigint"
-        " ORDER BY (lower(mail_from) = lower($3)) DESC, id DESC LIMIT 1",
-        3, message_id, ex, sender);
-    if (r == NULL) {
-        store_log_error(c, "original_find");
-        return -1;
-    }
-    int found = PQntuples(r) > 0;
-    if (found)
-        *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return found;
-}

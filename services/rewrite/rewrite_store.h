@@ -44,12 +44,5 @@ int rewrite_store_alias_delete(db_conn *c, const char *addr);
 /* Import upsert: 1 created, 2 updated, 0 unchanged (same targets), -1. */
 int rewrite_store_alias_upsert(db_conn *c, const char *addr, const json_t *targets);
 
-/* Bounce matching (rewrite_job.c): the spool message a bounce returns:
- * the newest message other than exclude_id whose Message-ID is
- * message_id, preferring one whose envelope sender is sender. 1 and *id,
- * 0 none, -1 error. This reads spool.messages directly (read-only, by its
- * indexed message_id column); it belongs in libcommon's spool.c. */
-int rewrite_store_original_find(db_conn *c, const char *message_id,
-                                const char *sender, int64_t exclude_id, int64_t *id);
 
 #endif

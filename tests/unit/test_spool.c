@@ -113,6 +113,14 @@ static void test_message_roundtrip(void **state)
     assert_memory_equal(l->raw, raw, raw_len);
     spool_message_free(l);
 
+    /* Found by Message-ID (each run uses a fresh database: "<1@x>" is ours). */
+    int64_t found = 0;
+    assert_int_equal(spool_message_find_by_message_id(c, "<1@x>", "SENDER@example.com", 0,
+                                                      &found), 1);
+    assert_int_equal(found, m.id);
+    assert_int_equal(spool_message_find_by_message_id(c, "<1@x>", "", m.id, &found), 0);
+    assert_int_equal(spool_message_find_by_message_id(c, "<none@x>", "", 0, &found), 0);
+
     /* A child with a given queue id and an empty envelope sender. */
     spool_message d = {
         .queue_id = "GIVEN0000001", .parent_id = m.id, .mail_from = "", .rcpts = rcpts,
