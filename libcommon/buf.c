@@ -24,10 +24,7 @@
 
 static const char buf_empty[1] = "";
 
-static int buf_reserve(buf *b, size_t extra);
-
-/* Makes room for extra more bytes; -1 if len + extra would pass the max. */
-static int buf_reserve(buf *b, size_t extra)
+int buf_reserve(buf *b, size_t extra)
 {
     if (extra > b->max || b->len > b->max - extra)
         return -1;

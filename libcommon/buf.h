@@ -32,6 +32,9 @@ void   buf_init(buf *b, size_t max);
 void   buf_release(buf *b);
 void   buf_reset(buf *b);                         /* len = 0, keeps memory */
 int    buf_append(buf *b, const void *p, size_t n);   /* 0, or -1 over max */
+/* Makes room for extra more bytes at once (a hint that saves regrowth);
+ * 0, or -1 if len + extra would pass the max. */
+int    buf_reserve(buf *b, size_t extra);
 int    buf_append_str(buf *b, const char *s);
 int    buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int    buf_vprintf(buf *b, const char *fmt, va_list ap);

@@ -94,6 +94,36 @@ static void test_canon_rfc6376_examples(void **state)
     buf_free(b);
 }
 
+/* Output longer than the canonicalizer's staging block (2 KiB), and an
+ * output buf whose ceiling is too small: -1, never a partial success. */
+static void test_canon_long_and_limited(void **state)
+{
+    enum { WORDS = 3000 };
+    char *body = malloc(WORDS * 4 + 3), *want = malloc(WORDS * 2 + 3);
+    size_t bl = 0, wl = 0;
+    buf *b = buf_create(1 << 20), *small = buf_create(100);
+    (void)state;
+
+    assert_non_null(body);
+    assert_non_null(want);
+    for (int i = 0; i < WORDS; i++) {
+        memcpy(body + bl, "x \t ", 4);
+        bl += 4;
+        memcpy(want + wl, i + 1 < WORDS ? "x " : "x", i + 1 < WORDS ? 2 : 1);
+        wl += i + 1 < WORDS ? 2 : 1;
+    }
+    memcpy(body + bl, "\r\n", 3);
+    memcpy(want + wl, "\r\n", 3);
+    assert_int_equal(dkim_canon_body(DKIM_CANON_RELAXED, body, strlen(body), b), 0);
+    assert_int_equal(b->len, strlen(want));
+    assert_string_equal(b->data, want);
+    assert_int_equal(dkim_canon_body(DKIM_CANON_RELAXED, body, strlen(body), small), -1);
+    free(body);
+    free(want);
+    buf_free(b);
+    buf_free(small);
+}
+
 static void test_strip_b(void **state)
 {
     const char f[] = "DKIM-Signature: a=1; b=abc\r\n def; bh=xyz; c=2\r\n";
@@ -329,6 +359,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_canon_rfc6376_examples),
+        cmocka_unit_test(test_canon_long_and_limited),
         cmocka_unit_test(test_strip_b),
         cmocka_unit_test(test_tags),
         cmocka_unit_test(test_base64),
