@@ -135,60 +135,60 @@ metrics_histogram(metrics_registry *r, const char *name, const char *help,
                            bounds, nbounds);
 }
 
+/* The shared body of counter_add, gauge_set and gauge_add: checks the
+ * family's type, finds the series of the labels in ap and sets or adds v
+ * under the family's lock. what names the caller for the panic. */
+static void
+family_update(metrics_family *f, enum metrics_type type, const char *what, int add,
+              double v, va_list ap)
+{
+    metrics_series *s;
+
+    if (f->type != type)
+        panic(what, "metric", f->name);
+    pthread_mutex_lock(&f->lock);
+    s = series_get(f, ap);
+    if (add)
+        s->value += v;
+    else
+        s->value = v;
+    pthread_mutex_unlock(&f->lock);
+}
+
 void
 metrics_counter_add(metrics_family *f, double v, ...)
 {
     va_list ap;
-    metrics_series *s;
 
-    if (f == NULL)
+    if (f == NULL || !(v >= 0))     /* counters only go up; NaN refused too */
         return;
-    if (f->type != METRICS_COUNTER)
-        panic("metrics: counter_add on a non-counter", "metric", f->name);
-    if (!(v >= 0))          /* counters only go up; NaN refused too */
-        return;
-    pthread_mutex_lock(&f->lock);
     va_start(ap, v);
-    s = series_get(f, ap);
+    family_update(f, METRICS_COUNTER, "metrics: counter_add on a non-counter", 1, v, ap);
     va_end(ap);
-    s->value += v;
-    pthread_mutex_unlock(&f->lock);
 }
 
 void
 metrics_gauge_set(metrics_family *f, double v, ...)
 {
     va_list ap;
-    metrics_series *s;
 
     if (f == NULL)
         return;
-    if (f->type != METRICS_GAUGE)
-        panic("metrics: gauge_set on a non-gauge", "metric", f->name);
-    pthread_mutex_lock(&f->lock);
     va_start(ap, v);
-    s = series_get(f, ap);
+    family_update(f, METRICS_GAUGE, "metrics: gauge_set on a non-gauge", 0, v, ap);
     va_end(ap);
-    s->value = v;
-    pthread_mutex_unlock(&f->lock);
 }
 
 void
 metrics_gauge_add(metrics_family *f, double v, ...)
 {
     va_list ap;
-    metrics_series *s;
 
     if (f == NULL)
         return;
-    if (f->type != METRICS_GAUGE)
-        panic("metrics: gauge_add on a non-gauge", "metric", f->name);
-    pthread_mutex_lock(&f->lock);
     va_start(ap, v);
-    s = series_get(f, ap);
+    family_update(f, METRICS_GAUGE, "metrics: gauge_add on a non-gauge", 1, v, ap);
     va_end(ap);
-    s->value += v;
-    pthread_mutex_unlock(&f->lock);
 }
 
 void
