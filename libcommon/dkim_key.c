@@ -26,6 +26,11 @@
 struct dkim_key {
     EVP_PKEY      *pkey;   /* owned */
     enum dkim_algo algo;
+    /* Signing contexts set up once at load (the provider fetch and init
+     * cost about a tenth of a signature); each signature works on a copy,
+     * so threads may sign with one key at once. Owned; exactly one is set. */
+    EVP_PKEY_CTX  *rsa_tmpl;
+    EVP_MD_CTX    *ed_tmpl;
 };
 
 struct dkim_pubkey {
@@ -49,6 +54,24 @@ key_from_pkey(EVP_PKEY *pkey, char *err, size_t errlen)
     k = xcalloc(1, sizeof(*k));
     k->pkey = pkey;
     k->algo = id == EVP_PKEY_RSA ? DKIM_ALGO_RSA_SHA256 : DKIM_ALGO_ED25519_SHA256;
+    if (k->algo == DKIM_ALGO_RSA_SHA256) {
+        k->rsa_tmpl = EVP_PKEY_CTX_new(pkey, NULL);
+        if (k->rsa_tmpl == NULL || EVP_PKEY_sign_init(k->rsa_tmpl) != 1
+            || EVP_PKEY_CTX_set_rsa_padding(k->rsa_tmpl, RSA_PKCS1_PADDING) != 1
+            || EVP_PKEY_CTX_set_signature_md(k->rsa_tmpl, EVP_sha256()) != 1) {
+            snprintf(err, errlen, "cannot set up RSA signing");
+            dkim_key_free(k);
+            return NULL;
+        }
+    } else {
+        k->ed_tmpl = EVP_MD_CTX_new();
+        if (k->ed_tmpl == NULL
+            || EVP_DigestSignInit(k->ed_tmpl, NULL, NULL, NULL, pkey) != 1) {
+            snprintf(err, errlen, "cannot set up Ed25519 signing");
+            dkim_key_free(k);
+            return NULL;
+        }
+    }
     return k;
 }
 
@@ -95,6 +118,8 @@ dkim_key_free(dkim_key *k)
 {
     if (k == NULL)
         return;
+    EVP_PKEY_CTX_free(k->rsa_tmpl);
+    EVP_MD_CTX_free(k->ed_tmpl);
     EVP_PKEY_free(k->pkey);
     free(k);
 }
@@ -160,18 +185,15 @@ dkim_key_sign_digest(const dkim_key *k, const unsigned char dig[32])
 
     if (k->algo == DKIM_ALGO_ED25519_SHA256) {
         EVP_MD_CTX *md = EVP_MD_CTX_new();
-        if (md != NULL && EVP_DigestSignInit(md, NULL, NULL, NULL, k->pkey) == 1
+        if (md != NULL && EVP_MD_CTX_copy_ex(md, k->ed_tmpl) == 1
             && EVP_DigestSign(md, NULL, &siglen, dig, 32) == 1) {
             sig = xmalloc(siglen);
             ok = EVP_DigestSign(md, sig, &siglen, dig, 32) == 1;
         }
         EVP_MD_CTX_free(md);
     } else {
-        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(k->pkey, NULL);
-        if (ctx != NULL && EVP_PKEY_sign_init(ctx) == 1
-            && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1
-            && EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1
-            && EVP_PKEY_sign(ctx, NULL, &siglen, dig, 32) == 1) {
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_dup(k->rsa_tmpl);
+        if (ctx != NULL && EVP_PKEY_sign(ctx, NULL, &siglen, dig, 32) == 1) {
             sig = xmalloc(siglen);
             ok = EVP_PKEY_sign(ctx, sig, &siglen, dig, 32) == 1;
         }
