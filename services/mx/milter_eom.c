@@ -110,9 +110,6 @@ static sfsistat milter_eom_edit(SMFICTX *ctx, milter_conn *c, const int *idx, si
             return SMFIS_TEMPFAIL;
         }
     }
-    if (n > 0)
-        log_info("removed Authentication-Results claiming our authserv-id",
-                 "client", c->ip, "authserv_id", smtp_auth_authserv_id(c->srv->cenv.auth));
     char *v = milter_eom_top_value(msg, c->leadspc);
     if (v == NULL) {
         log_warn("milter: no Authentication-Results to insert", "client", c->ip);
