@@ -38,8 +38,8 @@ AUTHSERV = "mx.milter.test"
 DNS_TIMEOUT_MS = 1500
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
-pytestmark = pytest.mark.skipif(pfmod.available() is not None,
-                                reason=str(pfmod.available()))
+# Postfix itself comes from deploy/local/deps.sh; only a non-root run skips
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="a private Postfix needs root")
 
 
 class Milter:
