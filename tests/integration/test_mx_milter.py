@@ -36,6 +36,7 @@ from test_mx_auth import Key, add_txt, header_fields
 
 AUTHSERV = "mx.milter.test"
 DNS_TIMEOUT_MS = 1500
+DNSBL_ZONE = "bl.milter.test"
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 # Postfix itself comes from deploy/local/deps.sh; only a non-root run skips
@@ -45,7 +46,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="a private Postfix nee
 class Milter:
     """One mailyard-mx --milter process on a free loopback port."""
 
-    def __init__(self, st, name, handoff):
+    def __init__(self, st, name, handoff, extra=None):
         self.st = st
         self.name = name
         self.port = free_port()
@@ -60,6 +61,7 @@ class Milter:
             "MAILYARD_MX_DMARC_POLICY": "reject",
             "MAILYARD_DNS_TIMEOUT_MS": str(DNS_TIMEOUT_MS),
         })
+        env.update(extra or {})
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([st.binary("mailyard-mx"), "--milter"], env=env,
                                          stdout=log, stderr=subprocess.STDOUT,
@@ -100,20 +102,27 @@ def milter_env(module_stack):
     st = module_stack
     check = Milter(st, "check", handoff=False)
     handoff = Milter(st, "handoff", handoff=True)
+    # every loopback client is listed in this zone
+    st.dns.add("1.0.0.127." + DNSBL_ZONE, "A", "127.0.0.2")
+    listed = Milter(st, "dnsbl", handoff=False,
+                    extra={"MAILYARD_MX_DNSBL_ZONES": DNSBL_ZONE})
+    milters = (check, handoff, listed)
     pf = pfmod.Postfix(st.base, st.sink.port, name="milter")
     check_port = pf.add_smtpd(milters="inet:127.0.0.1:%d" % check.port)
     handoff_port = pf.add_smtpd(milters="inet:127.0.0.1:%d" % handoff.port)
+    dnsbl_port = pf.add_smtpd(milters="inet:127.0.0.1:%d" % listed.port)
     try:
         pf.start()
         yield {"st": st, "pf": pf, "check": check, "handoff": handoff,
-               "check_port": check_port, "handoff_port": handoff_port}
+               "check_port": check_port, "handoff_port": handoff_port,
+               "dnsbl_port": dnsbl_port}
     finally:
         pf.stop()
-        codes = {m.name: m.stop() for m in (check, handoff)}
-        found = [line for m in (check, handoff) for line in m.log_text().splitlines()
+        codes = {m.name: m.stop() for m in milters}
+        found = [line for m in milters for line in m.log_text().splitlines()
                  if any(k in line for k in SANITIZER_MARKS)]
         assert not found, "sanitizer reports in the milter logs:\n" + "\n".join(found[:40])
-        assert codes == {"check": 0, "handoff": 0}, codes
+        assert codes == {"check": 0, "handoff": 0, "dnsbl": 0}, codes
 
 
 def send(port, mail_from, rcpt, data):
@@ -230,6 +239,30 @@ def test_dns_timeout_gives_451(milter_env):
         release.set()
         for s, orig in zip(servers, originals):
             s.resolver = orig
+    time.sleep(1)
+    assert st.sink.messages_to(rcpt) == []
+
+
+def test_dnsbl_listed_client_refused_at_rcpt(milter_env):
+    e = milter_env
+    with smtplib.SMTP("127.0.0.1", e["dnsbl_port"], local_hostname="client.it.test",
+                      timeout=60) as c:
+        c.ehlo()
+        assert c.mail("a@sender.test")[0] == 250
+        code, msg = c.rcpt("%s@remote.test" % unique("mbl"))
+        assert code == 554, (code, msg)
+        assert msg.decode().startswith("5.7.1") and DNSBL_ZONE in msg.decode(), msg
+
+
+def test_too_big_message_refused(milter_env):
+    e = milter_env
+    st = e["st"]
+    rcpt = "%s@remote.test" % unique("mbig")
+    line = "x" * 76 + "\r\n"
+    body = line * (st.config.smtp_max_message_size // len(line) + 10)
+    msgid, data = make_message("a@sender.test", rcpt, subject="milter big", body=body)
+    code, text = send(e["check_port"], "a@sender.test", rcpt, data)
+    assert code == 552 and text.startswith("5.3.4"), (code, text)
     time.sleep(1)
     assert st.sink.messages_to(rcpt) == []
 
