@@ -226,6 +226,10 @@ void milter_server_stop(milter_server *ms)
     atomic_store(&ms->stopping, 1);
     (void)smfi_stop();
     pthread_join(ms->thread, NULL);
+    const char *path = strchr(ms->socket_spec, ':') + 1;     /* checked at start */
+    if ((strncmp(ms->socket_spec, "unix:", 5) == 0 ||
+         strncmp(ms->socket_spec, "local:", 6) == 0) && unlink(path) != 0)
+        log_warn("cannot remove the milter socket", "path", path);
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += ms->drain_s;
