@@ -305,6 +305,7 @@ static sfsistat milter_cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned lon
     unsigned long want = SMFIF_ADDHDRS | SMFIF_CHGHDRS;
     if ((f0 & want) != want) {
         log_error("the MTA does not allow adding and changing headers");
+        (void)milter_cb_close(ctx);          /* close may not follow a refusal */
         return SMFIS_REJECT;                 /* libmilter: do not use this milter */
     }
     *pf0 = want;
