@@ -15,6 +15,7 @@ APT_PKGS=(
     postgresql redis-server swaks valgrind openssl ca-certificates curl postsrsd
     python3 python3-pip
     dovecot-core dovecot-lmtpd
+    postfix
 )
 # pip package -> python module
 PY_PKGS=(pytest:pytest pytest-timeout:pytest_timeout requests:requests
@@ -36,6 +37,9 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "deps: installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # postfix: only its programs (tests/integration/test_mx_milter.py starts a
+    # private instance); "No configuration" keeps a system Postfix off port 25
+    echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
 fi

@@ -185,6 +185,11 @@ dns_resolver *smtp_auth_resolver(const smtp_auth *a)
     return a->dns;
 }
 
+const char *smtp_auth_authserv_id(const smtp_auth *a)
+{
+    return a->authserv_id;
+}
+
 void smtp_auth_free(smtp_auth *a)
 {
     if (a == NULL)

@@ -50,6 +50,9 @@ void smtp_auth_free(smtp_auth *a);
 /* The shared resolver (thread-safe), for other checks of the connection
  * such as DNSBL; owned by a, valid until smtp_auth_free. */
 dns_resolver *smtp_auth_resolver(const smtp_auth *a);
+/* Our authserv-id (owned by a), for callers that edit headers themselves
+ * (milter mode). */
+const char *smtp_auth_authserv_id(const smtp_auth *a);
 
 /* Checks msg (the message as received, CRLF lines) from client ip / helo /
  * mail_from for the given recipients, rewrites msg (our old

@@ -26,7 +26,7 @@
 
 static double smtp_commit_now(void);
 static json_t *smtp_commit_rcpt_dsn(const smtp_tx *tx);
-static int    smtp_commit_store(db_conn *c, spool_message *m, const smtp_session *s,
+static int    smtp_commit_store(db_conn *c, spool_message *m, const smtp_commit_client *s,
                                 const smtp_auth_outcome *auth, spool_jobs *jobs);
 static int    smtp_commit_auth(const smtp_commit_env *env, const smtp_session *s,
                                smtp_tx *tx, smtp_auth_outcome *auth);
@@ -88,13 +88,13 @@ static json_t *smtp_commit_rcpt_dsn(const smtp_tx *tx)
 }
 
 /* The transaction itself. 0 after COMMIT, -1 (rolled back) otherwise. */
-static int smtp_commit_store(db_conn *c, spool_message *m, const smtp_session *s,
+static int smtp_commit_store(db_conn *c, spool_message *m, const smtp_commit_client *s,
                              const smtp_auth_outcome *auth, spool_jobs *jobs)
 {
     if (db_begin(c) != 0)
         return -1;
     json_t *payload = json_object();
-    json_t *detail = json_pack("{s:s, s:s, s:I, s:b}", "client", s->client_ip,
+    json_t *detail = json_pack("{s:s, s:s, s:I, s:b}", "client", s->ip,
                                "helo", s->helo, "size", (json_int_t)m->raw_len,
                                "tls", s->tls);
     json_t *adetail = NULL;
@@ -111,7 +111,7 @@ static int smtp_commit_store(db_conn *c, spool_message *m, const smtp_session *s
         db_commit(c) == 0)
         rc = 0;
     if (rc != 0) {
-        log_error("spool commit failed", "queue_id", m->queue_id, "client", s->client_ip,
+        log_error("spool commit failed", "queue_id", m->queue_id, "client", s->ip,
                   "error", db_conn_error(c));
         db_rollback(c);
         spool_jobs_release(jobs);
@@ -160,23 +160,34 @@ int smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
                         smtp_tx *tx, char *qid, size_t qidlen, spool_jobs *jobs)
 {
     double t0 = smtp_commit_now();
-    char id[13];
-    spool_queue_id_new(id);
     smtp_auth_outcome auth;
     if (smtp_commit_auth(env, s, tx, &auth) != 0)
         return -1;
+    /* RFC 3848 / RFC 6531 §3.7.3: UTF8SMTP(S) when SMTPUTF8 was used */
+    smtp_commit_client cl = {
+        .ip = s->client_ip, .helo = s->helo, .tls = s->tls, .t0 = t0,
+        .proto = tx->smtputf8 ? (s->tls ? "UTF8SMTPS" : "UTF8SMTP")
+               : s->tls ? "ESMTPS" : s->esmtp ? "ESMTP" : "SMTP",
+    };
+    return smtp_commit_message_client(env, &cl, tx, &auth, qid, qidlen, jobs);
+}
+
+int smtp_commit_message_client(const smtp_commit_env *env, const smtp_commit_client *s,
+                               smtp_tx *tx, const smtp_auth_outcome *auth,
+                               char *qid, size_t qidlen, spool_jobs *jobs)
+{
+    double t0 = s->t0 > 0 ? s->t0 : smtp_commit_now();
+    char id[13];
+    spool_queue_id_new(id);
     const buf *body = &tx->data.body;
 
     buf raw;
     buf_init(&raw, body->len + 4096);
-    /* RFC 3848 / RFC 6531 §3.7.3: UTF8SMTP(S) when SMTPUTF8 was used */
-    const char *proto = tx->smtputf8 ? (s->tls ? "UTF8SMTPS" : "UTF8SMTP")
-                      : s->tls ? "ESMTPS" : s->esmtp ? "ESMTP" : "SMTP";
-    if (smtp_received_format(&raw, s->helo, s->client_ip, env->hostname, proto, id,
+    if (smtp_received_format(&raw, s->helo, s->ip, env->hostname, s->proto, id,
                              tx->nrcpts == 1 ? tx->rcpts[0] : NULL, time(NULL)) != 0 ||
         buf_append(&raw, body->data, body->len) != 0) {
         buf_release(&raw);
-        log_error("received header does not fit", "client", s->client_ip);
+        log_error("received header does not fit", "client", s->ip);
         return -1;
     }
     buf_release(&tx->data.body);                  /* raw holds the bytes now */
@@ -188,7 +199,7 @@ int smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
     m.mail_from = tx->mail_from;                  /* borrowed: insert copies */
     m.rcpts = tx->rcpts;
     m.nrcpts = tx->nrcpts;
-    m.client_ip = (char *)s->client_ip;
+    m.client_ip = (char *)s->ip;
     m.helo = (char *)s->helo;
     m.message_id = smtp_commit_message_id(raw.data, raw.len);   /* owned here */
     m.origin = "mx";
@@ -203,9 +214,9 @@ int smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
     int rc = -1;
     db_conn *c = db_pool_acquire(env->db, env->db_timeout_ms);
     if (c == NULL) {
-        log_error("no database connection for the commit", "client", s->client_ip);
+        log_error("no database connection for the commit", "client", s->ip);
     } else {
-        rc = smtp_commit_store(c, &m, s, &auth, jobs);
+        rc = smtp_commit_store(c, &m, s, auth, jobs);
         db_pool_release(env->db, c);
     }
     if (rc == 0) {
@@ -214,7 +225,7 @@ int smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
         char size[32], nrcpt[32];
         snprintf(size, sizeof size, "%zu", m.raw_len);
         snprintf(nrcpt, sizeof nrcpt, "%zu", m.nrcpts);
-        log_info("message accepted", "queue_id", m.queue_id, "client", s->client_ip,
+        log_info("message accepted", "queue_id", m.queue_id, "client", s->ip,
                  "from", tx->mail_from, "nrcpt", nrcpt, "size", size,
                  "message_id", m.message_id != NULL ? m.message_id : "");
         if (env->accepted != NULL)

@@ -41,6 +41,24 @@ typedef struct smtp_commit_env {
  * DMARC policy: 550 5.7.1 or 451 4.7.0). */
 int  smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
                          smtp_tx *tx, char *qid, size_t qidlen, spool_jobs *jobs);
+/* The client of a message, for the Received field and the trace event. */
+typedef struct smtp_commit_client {
+    const char *ip;                  /* borrowed */
+    const char *helo;                /* borrowed, "" if none */
+    const char *proto;               /* Received "with" (RFC 3848), borrowed */
+    int         tls;
+    double      t0;                  /* CLOCK_MONOTONIC seconds at the end of
+                                      * data, for accept_seconds; 0: now */
+} smtp_commit_client;
+
+/* The same store for a message that did not come through an smtp_session
+ * (milter mode, milter_server.h): cl describes the client, auth is the
+ * outcome of the sender authentication the caller already ran (NULL or
+ * not checked: no "authenticated" event). Same ownership and result as
+ * smtp_commit_message, without a DMARC refusal. */
+int  smtp_commit_message_client(const smtp_commit_env *env, const smtp_commit_client *cl,
+                                smtp_tx *tx, const smtp_auth_outcome *auth,
+                                char *qid, size_t qidlen, spool_jobs *jobs);
 /* Publishes jobs on q (which may be NULL: left to the sweeper) and marks
  * them published; releases the list. */
 void smtp_commit_publish(const smtp_commit_env *env, struct jobq *q, spool_jobs *jobs);
