@@ -101,6 +101,12 @@ typedef void (*smtp_reply_fn)(void *arg, struct smtp_session *s, int code,
 /* Called for every command line with the verb name ("mail", "unknown"). */
 typedef void (*smtp_command_fn)(void *arg, const char *verb);
 
+/* MAIL FROM policy (block rules, rate limits): called with the new
+ * transaction (tx->mail_from set) before the 250. 0 accepts; -1 refuses
+ * with tx->reply_code/reply_text/reply_reason (else 550 5.7.1) and the
+ * transaction is rolled back. */
+typedef int  (*smtp_mail_fn)(void *arg, struct smtp_session *s, smtp_tx *tx);
+
 typedef struct smtp_session_cfg {
     const char    *hostname;
     size_t         max_message_size;
@@ -113,6 +119,7 @@ typedef struct smtp_session_cfg {
     smtp_commit_fn commit;
     smtp_reply_fn  on_reply;        /* may be NULL */
     smtp_command_fn on_command;     /* may be NULL */
+    smtp_mail_fn   mail_check;      /* may be NULL */
 } smtp_session_cfg;
 
 typedef struct smtp_session {
