@@ -10,7 +10,8 @@
  * session asks the outside world through two callbacks, so tests can drive
  * it without sockets: rcpt_check (is this recipient ours?) and commit (store
  * the message durably; the 250 reply is only written after it returns 0).
- * on_reply (optional) sees every reply code, for metrics and logs.
+ * on_reply (optional) sees every reply code, for metrics and logs;
+ * mail_check (optional) may refuse a MAIL FROM (block rules, rate limits).
  *
  * feed() returns what the server must do next:
  *   SMTP_ACT_CONTINUE  write s->out, read more;
