@@ -477,3 +477,8 @@ static redisReply *jobq_cmd(jobq *q, int timeout_ms, int argc, const char **argv
     }
     return r;
 }
+
+struct redisReply *jobq_command(jobq *q, int timeout_ms, int argc, const char **argv)
+{
+    return jobq_cmd(q, timeout_ms, argc, argv);
+}

@@ -42,4 +42,12 @@ int   jobq_read(jobq *q, const char *stage, int block_ms, long claim_idle_ms,
                 jobq_entry *e);
 int   jobq_ack(jobq *q, const char *stage, const char *entry_id);
 
+/* Runs one command on q's connection (connecting first if needed), for
+ * code that needs Redis beyond the job protocol (mx's rate limits). Waits
+ * at most timeout_ms for the reply. Returns the reply, error replies
+ * included, which the caller frees with freeReplyObject(); NULL on a
+ * connection error (the next call reconnects). */
+struct redisReply;
+struct redisReply *jobq_command(jobq *q, int timeout_ms, int argc, const char **argv);
+
 #endif

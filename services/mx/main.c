@@ -10,6 +10,7 @@
 #include "service.h"
 #include "milter_server.h"
 #include "smtp_server.h"
+#include "mx_api_blocks.h"
 
 int main(int argc, char **argv)
 {
@@ -24,6 +25,11 @@ int main(int argc, char **argv)
     service svc;
     if (service_init(&svc, "mx", "127.0.0.1:9101", argc, argv) != 0)
         return 1;
+    if (mx_api_blocks_register(&svc) != 0) {     /* /v1/blocks */
+        log_error("cannot register the block rules API");
+        service_cleanup(&svc);
+        return 1;
+    }
     char err[512];
     smtp_server *smtp = NULL;
     milter_server *ms = NULL;

@@ -119,3 +119,58 @@ int smtp_cidr_match(const smtp_cidr_list *l, const char *ip)
             return 1;
     return 0;
 }
+
+int smtp_cidr_net_parse(const char *s, smtp_cidr_net *out, char *err, size_t errlen)
+{
+    char item[80];
+    if (s == NULL || str_copy(item, sizeof item, s) != 0) {
+        snprintf(err, errlen, "network too long");
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    char *slash = strchr(item, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    if (smtp_cidr_addr(item, out->addr, &out->v6) != 0) {
+        snprintf(err, errlen, "not an IP address: \"%s\"", item);
+        return -1;
+    }
+    unsigned max = out->v6 ? 128 : 32;
+    out->bits = max;
+    if (slash != NULL) {
+        char *end = NULL;
+        unsigned long b = strtoul(slash + 1, &end, 10);
+        if (slash[1] < '0' || slash[1] > '9' || *end != '\0' || b > max || end - slash > 4) {
+            snprintf(err, errlen, "bad prefix length \"/%s\"", slash + 1);
+            return -1;
+        }
+        out->bits = (unsigned)b;
+    }
+    unsigned nbytes = out->v6 ? 16 : 4;
+    for (unsigned i = 0; i < nbytes; i++) {       /* clear the host bits */
+        unsigned lo = i * 8;
+        if (lo >= out->bits)
+            out->addr[i] = 0;
+        else if (out->bits - lo < 8)
+            out->addr[i] &= (unsigned char)(0xff << (8 - (out->bits - lo)));
+    }
+    return 0;
+}
+
+int smtp_cidr_net_format(const smtp_cidr_net *n, char *out, size_t outlen)
+{
+    char a[INET6_ADDRSTRLEN];
+    if (inet_ntop(n->v6 ? AF_INET6 : AF_INET, n->addr, a, sizeof a) == NULL)
+        return -1;
+    int k = snprintf(out, outlen, "%s/%u", a, n->bits);
+    return k < 0 || (size_t)k >= outlen ? -1 : 0;
+}
+
+int smtp_cidr_net_match(const smtp_cidr_net *n, const char *ip)
+{
+    unsigned char a[16];
+    int v6;
+    if (n == NULL || smtp_cidr_addr(ip, a, &v6) != 0)
+        return 0;
+    return v6 == n->v6 && smtp_cidr_prefix_eq(a, n->addr, n->bits);
+}

@@ -38,6 +38,7 @@
 #include "smtp_iplimit.h"
 #include "smtp_dnsbl.h"
 #include "smtp_listen.h"
+#include "smtp_nuisance.h"
 #include "smtp_session.h"
 #include "smtp_tls.h"
 #include "smtp_server.h"
@@ -68,6 +69,7 @@ struct smtp_server {
     smtp_iplimit    *per_ip;             /* owned */
     rcpt_cache      *cache;              /* owned */
     smtp_dnsbl      *dnsbl;              /* owned, NULL without zones */
+    smtp_nuisance   *nuisance;           /* owned: block rules, rate limits */
     smtp_session_cfg scfg;
     smtp_commit_env  cenv;
     char             hostname[256];
@@ -116,6 +118,7 @@ static int   smtp_conn_flush(smtp_conn *c);
 static long  smtp_conn_read(smtp_conn *c, char *p, size_t n);
 static enum smtp_rcpt_verdict smtp_conn_rcpt(void *arg, const char *addr);
 static int   smtp_conn_commit(void *arg, smtp_session *s, smtp_tx *tx, char *qid, size_t qidlen);
+static int   smtp_conn_mail(void *arg, smtp_session *s, smtp_tx *tx);
 static void  smtp_conn_reply(void *arg, smtp_session *s, int code, const char *text);
 static time_t smtp_now(void);
 
@@ -225,6 +228,7 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
     srv->scfg.commit = smtp_conn_commit;
     srv->scfg.on_reply = smtp_conn_reply;
     srv->scfg.on_command = smtp_conn_command;
+    srv->scfg.mail_check = smtp_conn_mail;
 
     static const char *const code_label[] = { "code", NULL };
     static const char *const version_label[] = { "version", NULL };
@@ -277,6 +281,14 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
         free(srv);
         return NULL;
     }
+    if (smtp_nuisance_create(svc, &srv->nuisance, err, errlen) != 0) {
+        smtp_dnsbl_free(srv->dnsbl);
+        smtp_auth_free(srv->cenv.auth);
+        smtp_tls_store_free(srv->tls);
+        smtp_cidr_free(srv->proxy_trusted);
+        free(srv);
+        return NULL;
+    }
     srv->cache = rcpt_cache_create((int)ttl, SMTP_RCPT_CACHE_MAX);
     srv->per_ip = smtp_iplimit_create((size_t)srv->max_conns, max_per_ip);
 
@@ -308,6 +320,7 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
             if (srv->lst[i].fd >= 0)
                 close(srv->lst[i].fd);
         rcpt_cache_free(srv->cache);
+        smtp_nuisance_free(srv->nuisance);
         smtp_dnsbl_free(srv->dnsbl);
         smtp_auth_free(srv->cenv.auth);
         smtp_tls_store_free(srv->tls);
@@ -450,6 +463,10 @@ static enum smtp_rcpt_verdict smtp_conn_rcpt(void *arg, const char *addr)
                  "5.7.1 Service unavailable; client [%s] listed by %s", c->ip, c->dnsbl_zones);
         return SMTP_RCPT_REFUSED;
     }
+    /* block rules, rate limits; user: the AUTH user name once AUTH lands */
+    if (c->sess != NULL && c->sess->tx != NULL &&
+        smtp_nuisance_rcpt(c->srv->nuisance, c->ip, NULL, addr, c->sess->tx) != 0)
+        return SMTP_RCPT_REFUSED;
     if (c->http == NULL)
         c->http = httpc_create(c->srv->rewrite_url, c->srv->svc->admin_token,
                                SMTP_HTTP_TIMEOUT_MS);
@@ -460,6 +477,15 @@ static int smtp_conn_commit(void *arg, smtp_session *s, smtp_tx *tx, char *qid, 
 {
     smtp_conn *c = arg;
     return smtp_commit_message(&c->srv->cenv, s, tx, qid, qidlen, &c->pending);
+}
+
+/* MAIL FROM: block rules and rate limits (smtp_nuisance.h); the user is
+ * the AUTH user name once AUTH lands (NULL: none). */
+static int smtp_conn_mail(void *arg, smtp_session *s, smtp_tx *tx)
+{
+    smtp_conn *c = arg;
+    (void)s;
+    return smtp_nuisance_mail(c->srv->nuisance, c->ip, NULL, tx);
 }
 
 static void smtp_conn_reply(void *arg, smtp_session *s, int code, const char *text)
@@ -634,6 +660,16 @@ static void *smtp_conn_main(void *arg)
         smtp_conn_done(c);
         return NULL;
     }
+    char nreply[192];
+    const char *nreason = NULL;
+    if (smtp_nuisance_connect(srv->nuisance, c->ip, nreply, sizeof nreply, &nreason) != 0) {
+        if (!c->lst->implicit_tls)           /* block rule or connection rate */
+            smtp_conn_say(c, nreply, nreason);
+        else
+            metrics_counter_inc(srv->m_rejections, nreason);
+        smtp_conn_done(c);
+        return NULL;
+    }
     if (smtp_conn_pregreet(c)) {
         log_info("connection refused: client talked before the greeting", "client", c->ip);
         smtp_conn_say(c, "554 5.5.0 Error: you talked before the greeting\r\n", "pregreet");
@@ -770,6 +806,7 @@ void smtp_server_stop(smtp_server *srv)
     pthread_mutex_unlock(&srv->lock);
     log_info("smtp stopped");
     rcpt_cache_free(srv->cache);
+    smtp_nuisance_free(srv->nuisance);
     smtp_dnsbl_free(srv->dnsbl);
     smtp_auth_free(srv->cenv.auth);
     smtp_tls_store_free(srv->tls);

@@ -308,6 +308,14 @@ static void smtp_cmd_mail(smtp_session *s, const smtp_cmd *c)
     tx->dsn_ret = a.ret;
     memcpy(tx->dsn_envid, a.envid, sizeof tx->dsn_envid);
     s->tx = tx;
+    if (s->cfg->mail_check != NULL && s->cfg->mail_check(s->arg, s, tx) != 0) {
+        if (tx->reply_code >= 400 && tx->reply_code <= 599 && tx->reply_text[0] != '\0')
+            smtp_reply(s, tx->reply_code, "%s", tx->reply_text);
+        else
+            smtp_reply(s, 550, "5.7.1 Sender address rejected");
+        smtp_session_tx_rollback(s);         /* after the reply: it saw the reason */
+        return;
+    }
     smtp_reply(s, 250, "2.1.0 Ok");
 }
 

@@ -10,7 +10,8 @@
  * session asks the outside world through two callbacks, so tests can drive
  * it without sockets: rcpt_check (is this recipient ours?) and commit (store
  * the message durably; the 250 reply is only written after it returns 0).
- * on_reply (optional) sees every reply code, for metrics and logs.
+ * on_reply (optional) sees every reply code, for metrics and logs;
+ * mail_check (optional) may refuse a MAIL FROM (block rules, rate limits).
  *
  * feed() returns what the server must do next:
  *   SMTP_ACT_CONTINUE  write s->out, read more;
@@ -101,6 +102,12 @@ typedef void (*smtp_reply_fn)(void *arg, struct smtp_session *s, int code,
 /* Called for every command line with the verb name ("mail", "unknown"). */
 typedef void (*smtp_command_fn)(void *arg, const char *verb);
 
+/* MAIL FROM policy (block rules, rate limits): called with the new
+ * transaction (tx->mail_from set) before the 250. 0 accepts; -1 refuses
+ * with tx->reply_code/reply_text/reply_reason (else 550 5.7.1) and the
+ * transaction is rolled back. */
+typedef int  (*smtp_mail_fn)(void *arg, struct smtp_session *s, smtp_tx *tx);
+
 typedef struct smtp_session_cfg {
     const char    *hostname;
     size_t         max_message_size;
@@ -113,6 +120,7 @@ typedef struct smtp_session_cfg {
     smtp_commit_fn commit;
     smtp_reply_fn  on_reply;        /* may be NULL */
     smtp_command_fn on_command;     /* may be NULL */
+    smtp_mail_fn   mail_check;      /* may be NULL */
 } smtp_session_cfg;
 
 typedef struct smtp_session {

@@ -105,3 +105,19 @@ class RawSession:
 
     def __exit__(self, *a):
         self.close()
+
+
+class ProxySMTP(smtplib.SMTP):
+    """smtplib's client that first sends a PROXY v1 header, so that mx sees
+    client_ip as the client (for listeners with MAILYARD_SMTP_PROXY_PROTOCOL
+    and 127.0.0.1 trusted). Raises SMTPConnectError when not greeted 220."""
+
+    def __init__(self, port, client_ip, timeout=30):
+        self.client_ip = client_ip
+        super().__init__("127.0.0.1", port, local_hostname="client.it.test", timeout=timeout)
+
+    def _get_socket(self, host, port, timeout):
+        sock = socket.create_connection((host, port), timeout)
+        fam, dst = ("TCP6", "::1") if ":" in self.client_ip else ("TCP4", "127.0.0.1")
+        sock.sendall(("PROXY %s %s %s 40000 25\r\n" % (fam, self.client_ip, dst)).encode())
+        return sock

@@ -193,6 +193,14 @@ class Stack:
                 "MAILYARD_SMTP_PREGREET_MS": "0",
                 # every test client is 127.0.0.1: no per-IP cap unless a test sets one
                 "MAILYARD_SMTP_MAX_CONN_PER_IP": "100000",
+                # nor rate limits (tests share 127.0.0.1; test_mx_ratelimit.py
+                # sets low ones), and block rules reloaded every second
+                "MAILYARD_MX_RATE_IP_CONNECTIONS": "100000000",
+                "MAILYARD_MX_RATE_IP_MESSAGES": "100000000",
+                "MAILYARD_MX_RATE_IP_RECIPIENTS": "100000000",
+                "MAILYARD_MX_RATE_USER_MESSAGES": "100000000",
+                "MAILYARD_MX_RATE_USER_RECIPIENTS": "100000000",
+                "MAILYARD_MX_BLOCKS_REFRESH_SECONDS": "1",
                 # sender authentication asks the test DNS server (no SPF or
                 # DMARC records unless a test adds them: results are none)
                 "MAILYARD_DNS_SERVERS": self.dns.server_spec,
