@@ -75,6 +75,7 @@ typedef struct relay_outcome {
     char host[320];                   /* "mx.example[192.0.2.1]:25", "maildir:/x" or "" */
     char tls[128];                    /* TLS version and cipher, or "" */
     char tls_verify[160];             /* "verified", "not verified: why", or "" */
+    char dane[160];                   /* relay_dane.h: "verified (...)", "failed: why", or "" */
 } relay_outcome;
 
 /* Attempts delivery of msg to rcpts (all in domain) with the configured

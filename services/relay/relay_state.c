@@ -35,8 +35,10 @@ static int relay_state_dns(relay_state *st, const config *cfg)
     long timeout = config_get_long(cfg, "MAILYARD_RELAY_DNS_TIMEOUT_MS", 10000);
     if (timeout < 100 || timeout > 600000)
         timeout = 10000;
-    st->dns = relay_dns_create(config_get(cfg, "MAILYARD_DNS_SERVERS", ""), (int)timeout,
-                               err, sizeof(err));
+    /* DNSSEC (DANE, relay_dane.h): validated only with a trust anchor */
+    const char *ta = config_get(cfg, "MAILYARD_DNS_TRUST_ANCHOR_FILE", "");
+    st->dns = dns_resolver_create_unbound(config_get(cfg, "MAILYARD_DNS_SERVERS", ""),
+                                          (int)timeout, ta, err, sizeof(err));
     if (st->dns == NULL) {
         log_error("cannot set up the DNS resolver", "error", err);
         return -1;
