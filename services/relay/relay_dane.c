@@ -106,6 +106,35 @@ int relay_dane_host_opts(const relay_dane *d, size_t m, const char *domain,
     return 0;
 }
 
+void relay_dane_policy_strings(const relay_dane *d, json_t *arr)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (size_t m = 0; d != NULL && m < d->n; m++) {
+        const dane_host *h = &d->hosts[m];
+        for (size_t i = 0; i < h->ntlsa && json_array_size(arr) < 16; i++) {
+            const relay_tlsa *t = &h->tlsa[i];
+            size_t cap = 16 + 2 * t->len;
+            char *s = xmalloc(cap);
+            int w = snprintf(s, cap, "%u %u %u ", t->usage, t->selector, t->mtype);
+            size_t o = w > 0 ? (size_t)w : 0;
+            for (size_t k = 0; k < t->len && o + 2 < cap; k++) {
+                s[o++] = hex[t->data[k] >> 4];
+                s[o++] = hex[t->data[k] & 15];
+            }
+            s[o] = '\0';
+            json_t *v = json_string(s);
+            int dup = 0;
+            for (size_t k = 0; v != NULL && k < json_array_size(arr); k++)
+                dup |= json_equal(json_array_get(arr, k), v);
+            if (v != NULL && !dup)
+                json_array_append(arr, v);
+            json_decref(v);
+            free(s);
+        }
+    }
+}
+
 int relay_dane_tlsa_parse(const unsigned char *rdata, size_t len, relay_tlsa *t)
 {
     if (len < 4)

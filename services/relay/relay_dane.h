@@ -35,6 +35,7 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
 #include <openssl/ssl.h>
 
 #include "dns.h"
@@ -61,6 +62,9 @@ enum relay_dane_state relay_dane_host_state(const relay_dane *d, size_t m);
  * host may be tried, -1 when it must not (why says so). */
 int         relay_dane_host_opts(const relay_dane *d, size_t m, const char *domain,
                                  relay_smtp_opts *o, char *why, size_t whylen);
+/* Appends the usable TLSA records of every DANE host to arr as RFC 8460
+ * policy strings ("3 1 1 <hex>", at most 16). */
+void        relay_dane_policy_strings(const relay_dane *d, json_t *arr);
 /* Pure (unit-tested): 1 when the TLSA rdata is usable for SMTP (fills t,
  * borrowing rdata), 0 when not usable, -1 when malformed. */
 int         relay_dane_tlsa_parse(const unsigned char *rdata, size_t len, relay_tlsa *t);

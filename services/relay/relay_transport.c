@@ -15,6 +15,7 @@
 #include "relay_conn.h"
 #include "relay_mtasts.h"
 #include "relay_dane.h"
+#include "relay_tlsrpt.h"
 
 #include <netdb.h>
 #include <stdarg.h>
@@ -44,7 +45,8 @@ static void transport_host(relay_conn_pool *pool, const relay_smtp_opts *o,
                            const spool_message *msg, const char *mail_from,
                            const char *const *rcpts, size_t n, relay_outcome *out);
 static int  transport_mtasts(relay_state *st, const char *domain, relay_mx *mx, size_t *nmx,
-                             relay_smtp_opts *o, relay_outcome *out, size_t n);
+                             relay_smtp_opts *o, relay_outcome *out, size_t n,
+                             relay_sts_policy *pol);
 static void transport_all(relay_outcome *out, size_t n, int code, const char *status,
                           const char *reply, const char *host);
 static void transport_status_default(relay_outcome *o);
@@ -169,10 +171,10 @@ static void transport_mx(relay_state *st, const relay_smtp_opts *o, const spool_
     /* DANE (relay_dane.h) wins over MTA-STS */
     relay_dane *dane = relay_dane_create(st->dns, st->smtp_port, domain, mx, nmx);
     relay_smtp_opts sts_o = *o;
-    if (!relay_dane_active(dane) && transport_mtasts(st, domain, mx, &nmx, &sts_o, out, n) != 0) {
-        relay_dane_free(dane);
-        return;
-    }
+    relay_sts_policy sts = { .mode = RELAY_STS_NONE };
+    if (!relay_dane_active(dane) &&
+        transport_mtasts(st, domain, mx, &nmx, &sts_o, out, n, &sts) != 0)
+        goto done;
     o = &sts_o;
     int implicit = (nmx == 1 && strcmp(mx[0].host, domain) == 0), dane_failed = 0;
     enum relay_dns_status last_addr_status = RELAY_DNS_OK;
@@ -190,24 +192,24 @@ static void transport_mx(relay_state *st, const relay_smtp_opts *o, const spool_
             continue;
         }
         if (transport_try_addrs(st->conns, &host_o, mx[m].host, addrs, naddrs, msg, mail_from,
-                                rcpts, n, out, last, sizeof(last))) {
-            relay_dane_free(dane);
-            return;
-        }
+                                rcpts, n, out, last, sizeof(last)))
+            goto done;
         dane_failed |= relay_dane_host_state(dane, m) != RELAY_DANE_NONE;
     }
-    relay_dane_free(dane);
     if (implicit && !dane_failed && (last_addr_status == RELAY_DNS_NXDOMAIN ||
                                      last_addr_status == RELAY_DNS_NODATA)) {
         fmt_trunc(reply, sizeof(reply), "550 5.1.2 no MX or address records for %s", domain);
         transport_all(out, n, 550, "5.1.2", reply, "");
-        return;
+        goto done;
     }
     fmt_trunc(reply, sizeof(reply), "451 %s no MX host of %s answered: %s",
               dane_failed ? "4.7.5" : "4.4.1", domain, last);
     transport_all(out, n, 451, dane_failed ? "4.7.5" : "4.4.1", reply, "");
     for (size_t i = 0; dane_failed && i < n; i++)
         fmt_trunc(out[i].dane, sizeof(out[i].dane), "failed: %s", last);
+done:
+    relay_tlsrpt_note(st, domain, dane, &sts, out, n);
+    relay_dane_free(dane);
 }
 
 /* One next hop (smarthost or LMTP server), resolved with getaddrinfo. */
@@ -332,7 +334,8 @@ static int transport_try_addrs(relay_conn_pool *pool, const relay_smtp_opts *bas
  * certificate; testing only logs. Returns -1 when the recipients were
  * deferred (no MX host allowed), else 0. */
 static int transport_mtasts(relay_state *st, const char *domain, relay_mx *mx, size_t *nmx,
-                            relay_smtp_opts *o, relay_outcome *out, size_t n)
+                            relay_smtp_opts *o, relay_outcome *out, size_t n,
+                            relay_sts_policy *polout)
 {
     relay_sts_policy pol;
     char why[512], refused[600] = "";
@@ -343,6 +346,7 @@ static int transport_mtasts(relay_state *st, const char *domain, relay_mx *mx, s
     relay_mtasts_get(st->mtasts, st->dns, domain, &pol, why, sizeof(why));
     if (why[0] != '\0')
         log_warn("MTA-STS: no fresh policy", "domain", domain, "error", why);
+    *polout = pol;                        /* for TLS-RPT (relay_tlsrpt.h) */
     if (pol.mode == RELAY_STS_NONE)
         return 0;
     const char *mode = pol.mode == RELAY_STS_ENFORCE ? "enforce" : "testing";
