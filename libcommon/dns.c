@@ -389,7 +389,11 @@ static void dns_ub_decode(struct ub_result *res, enum dns_type type, dns_answer 
 
     out->secure = res->secure ? 1 : 0;
     if (res->bogus) {
-        dns_answer_set(out, DNS_TEMPFAIL, "DNSSEC bogus");
+        char why[128];
+        snprintf(why, sizeof(why), "DNSSEC bogus: %.100s",
+                 res->why_bogus != NULL ? res->why_bogus : "validation failed");
+        out->bogus = 1;
+        dns_answer_set(out, DNS_TEMPFAIL, why);
         return;
     }
     if (res->rcode == 3 || res->nxdomain) {

@@ -7,7 +7,8 @@
  *     answers within timeout_ms (an unanswered query gives DNS_TEMPFAIL,
  *     never a hang). Local zones such as .test are made transparent so test
  *     servers are asked. DNSSEC validation when a trust anchor file is given
- *     (answer->secure).
+ *     (answer->secure; answer->bogus when validation failed). The file holds
+ *     DS or DNSKEY records in zone-file format (e.g. /usr/share/dns/root.key).
  *   - a JSON file (dns_resolver_create_file), for `mailyardctl check-auth
  *     --dns-records FILE` and tests: an object mapping each name to a list of
  *     records {"type": T, "data": D} with T one of A, AAAA, MX
@@ -57,6 +58,8 @@ typedef struct dns_answer {
     size_t  n;
     int     secure;    /* 1 when DNSSEC-validated */
     char    why[128];  /* text for logs when status != DNS_OK */
+    int     bogus;     /* 1 when DNSSEC validation failed (status is then
+                        * DNS_TEMPFAIL); the validator's reason is in why */
 } dns_answer;
 
 typedef struct dns_resolver dns_resolver;

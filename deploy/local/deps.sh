@@ -16,6 +16,7 @@ APT_PKGS=(
     python3 python3-pip
     dovecot-core dovecot-lmtpd
     postfix
+    nsd ldnsutils
 )
 # pip package -> python module
 PY_PKGS=(pytest:pytest pytest-timeout:pytest_timeout requests:requests

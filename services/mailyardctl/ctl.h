@@ -55,6 +55,7 @@ extern const ctl_cmd ctl_dkim_cmds[];        /* ctl_dkim.c: offline sign/seal/ve
 extern const ctl_cmd ctl_checkauth_cmds[];   /* ctl_checkauth.c */
 extern const ctl_cmd ctl_dkimkeys_cmds[];    /* ctl_dkimkeys.c: relay's key API */
 extern const ctl_cmd ctl_blocks_cmds[];      /* ctl_blocks.c: mx's block rules */
+extern const ctl_cmd ctl_tlsrpt_cmds[];      /* ctl_tlsrpt.c: relay tls-report */
 
 /* --- ctl_args.c: per-command options ----------------------------------- */
 

@@ -5,6 +5,7 @@
  */
 #include "relay.h"
 #include "relay_dkim.h"
+#include "relay_tlsrpt.h"
 
 int main(int argc, char **argv)
 {
@@ -14,7 +15,7 @@ int main(int argc, char **argv)
     if (service_init(&svc, "relay", "127.0.0.1:9105", argc, argv) != 0)
         return 1;
     if (relay_state_init(&st, &svc) != 0 || relay_api_register(&svc, &st) != 0 ||
-        relay_api_dkim_register(&svc, &st) != 0 ||
+        relay_api_dkim_register(&svc, &st) != 0 || relay_tlsrpt_api_register(&svc, &st) != 0 ||
         service_add_worker(&svc, "relay", relay_job_handle, &st) != 0) {
         relay_state_free(&st);
         service_cleanup(&svc);

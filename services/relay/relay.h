@@ -56,6 +56,11 @@ typedef struct relay_state {
     struct relay_conn_pool *conns;       /* owned; idle sessions, destination slots */
     struct relay_mtasts *mtasts;         /* owned; MTA-STS policy cache, NULL when off */
     struct relay_dkim_cache *dkim;       /* owned; active DKIM keys (relay_dkim_store.c) */
+    int             tlsrpt_on;           /* MAILYARD_RELAY_TLSRPT (relay_tlsrpt.h) */
+    char            tlsrpt_org[256];     /* MAILYARD_RELAY_TLSRPT_ORG, default hostname */
+    char            tlsrpt_contact[256]; /* MAILYARD_RELAY_TLSRPT_CONTACT */
+    char            tlsrpt_from[256];    /* MAILYARD_RELAY_TLSRPT_FROM */
+    struct relay_tlsrpt_sched *tlsrpt;   /* owned; the daily sender or NULL */
     atomic_ulong    maildir_counter;
     db_pool        *db;                  /* borrowed from the service */
     metrics_family *m_deliveries;        /* mailyard_relay_deliveries_total{result} */
@@ -75,6 +80,7 @@ typedef struct relay_outcome {
     char host[320];                   /* "mx.example[192.0.2.1]:25", "maildir:/x" or "" */
     char tls[128];                    /* TLS version and cipher, or "" */
     char tls_verify[160];             /* "verified", "not verified: why", or "" */
+    char dane[160];                   /* relay_dane.h: "verified (...)", "failed: why", or "" */
 } relay_outcome;
 
 /* Attempts delivery of msg to rcpts (all in domain) with the configured

@@ -220,6 +220,8 @@ static int job_record(relay_state *st, worker_job_ctx *ctx, const spool_message 
         json_object_set_new(d, "tls", json_string(o->tls));
     if (o->tls_verify[0] != '\0')
         json_object_set_new(d, "tls_verify", json_string(o->tls_verify));
+    if (o->dane[0] != '\0')
+        json_object_set_new(d, "dane", json_string(o->dane));
     if (delay > 0)
         json_object_set_new(d, "retry_in_seconds", json_integer(delay));
     int ev = spool_event(ctx->db, msg->id, ctx->job->id, "relay", event, d);

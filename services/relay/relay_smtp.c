@@ -3,6 +3,7 @@
  * relay_smtp.h). Owns the connection state of one relay_smtp_send() call.
  */
 #include "relay_smtp.h"
+#include "relay_dane.h"
 #include "relay_reply.h"
 #include "buf.h"
 #include "xalloc.h"
@@ -42,6 +43,7 @@ struct relay_smtp_session {
                                        not reuse; BROKEN: close without QUIT */
     char            tls[128];
     char            tls_verify[160];
+    char            dane[160];
 };
 
 static int  smtp_connect(smtp_conn *c, const struct sockaddr *addr, socklen_t alen,
@@ -129,6 +131,12 @@ enum relay_smtp_result relay_smtp_open(const struct sockaddr *addr, socklen_t al
                     res = RELAY_SMTP_TLSFAIL;
                 goto fail;
             }
+            if (o->ntlsa > 0 && strcmp(info->tls_verify, "verified") != 0) {
+                info->code = 0;
+                snprintf(info->reply, sizeof(info->reply), "DANE: the certificate of %.200s "
+                         "matches none of its TLSA records (%.150s)", host, info->dane);
+                goto quit;
+            }
             if (o->tls == RELAY_TLS_VERIFY && strcmp(info->tls_verify, "verified") != 0) {
                 info->code = 0;
                 snprintf(info->reply, sizeof(info->reply),
@@ -157,8 +165,10 @@ enum relay_smtp_result relay_smtp_open(const struct sockaddr *addr, socklen_t al
     } else if (required) {
         info->code = 0;
         snprintf(info->reply, sizeof(info->reply),
-                 "TLS is required (MAILYARD_RELAY_TLS=%s) but %.200s does not offer STARTTLS",
-                 o->tls == RELAY_TLS_VERIFY ? "verify" : "encrypt", host);
+                 "TLS is required (%s) but %.200s does not offer STARTTLS",
+                 o->ntlsa > 0 ? "DANE TLSA records" :
+                 o->tls == RELAY_TLS_VERIFY ? "MAILYARD_RELAY_TLS=verify"
+                                            : "MAILYARD_RELAY_TLS=encrypt", host);
         goto quit;
     }
 
@@ -168,6 +178,7 @@ enum relay_smtp_result relay_smtp_open(const struct sockaddr *addr, socklen_t al
 
     (void)str_copy(sess->tls, sizeof(sess->tls), info->tls);
     (void)str_copy(sess->tls_verify, sizeof(sess->tls_verify), info->tls_verify);
+    (void)str_copy(sess->dane, sizeof(sess->dane), info->dane);
     sess->state = SESS_OK;
     *out = sess;
     return RELAY_SMTP_OK;
@@ -191,6 +202,7 @@ enum relay_smtp_result relay_smtp_txn(relay_smtp_session *s, const char *mail_fr
     memset(info, 0, sizeof(*info));
     (void)str_copy(info->tls, sizeof(info->tls), s->tls);
     (void)str_copy(info->tls_verify, sizeof(info->tls_verify), s->tls_verify);
+    (void)str_copy(info->dane, sizeof(info->dane), s->dane);
     for (size_t i = 0; i < n; i++)
         smtp_rcpt_set(&out[i], 0, "", "");
     if (s->state != SESS_OK) {
@@ -512,6 +524,10 @@ static int smtp_starttls(smtp_conn *c, const char *host, const relay_smtp_opts *
         if (SSL_set1_host(c->ssl, name) != 1)
             ERR_clear_error();
     }
+    if (o->ntlsa > 0 && relay_smtp_dane_setup(c->ctx, c->ssl, name, o) != 0) {
+        snprintf(c->err, sizeof(c->err), "DANE set-up failed (no usable TLSA record)");
+        return -1;
+    }
     if (SSL_connect(c->ssl) != 1) {
         unsigned long e = ERR_get_error();
         char es[160];
@@ -525,6 +541,8 @@ static int smtp_starttls(smtp_conn *c, const char *host, const relay_smtp_opts *
     snprintf(info->tls, sizeof(info->tls), "%s %s", SSL_get_version(c->ssl),
              SSL_get_cipher_name(c->ssl));
     smtp_tls_verify_result(c, info);
+    if (o->ntlsa > 0)
+        relay_smtp_dane_result(c->ssl, info->dane, sizeof(info->dane));
     return 0;
 }
 

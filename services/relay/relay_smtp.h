@@ -34,6 +34,14 @@
  * the CA file (or the system store) and is valid for the host name. */
 enum relay_tls_mode { RELAY_TLS_MAY, RELAY_TLS_ENCRYPT, RELAY_TLS_VERIFY };
 
+/* One usable TLSA record (RFC 6698; DANE-TA(2) or DANE-EE(3), see
+ * relay_dane.h). data is borrowed. */
+typedef struct relay_tlsa {
+    unsigned char        usage, selector, mtype;
+    const unsigned char *data;
+    size_t               len;
+} relay_tlsa;
+
 typedef struct relay_smtp_opts {
     const char *helo;        /* our EHLO name */
     int         timeout_s;   /* per connect / read / write */
@@ -44,6 +52,12 @@ typedef struct relay_smtp_opts {
     const char *auth_user;   /* AUTH credentials or NULL (no AUTH) */
     const char *auth_pass;
     int         lmtp;        /* LHLO instead of EHLO; one reply per recipient after DATA */
+    /* DANE (RFC 7672): with ntlsa > 0 the certificate is authenticated by
+     * these records (OpenSSL DANE; tls must be RELAY_TLS_VERIFY); names for
+     * DANE-TA(2): the host and dane_domain (the next-hop domain) or NULL. */
+    const relay_tlsa *tlsa;
+    size_t      ntlsa;
+    const char *dane_domain;
 } relay_smtp_opts;
 
 /* Per-recipient answer: code 2xx, 4xx or 5xx with the formatted reply. */
@@ -59,6 +73,7 @@ typedef struct relay_smtp_info {
     char reply[RELAY_SMTP_REPLY_MAX];    /* or an I/O error description */
     char tls[128];                       /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or "" */
     char tls_verify[160];                /* "verified", "not verified: why", or "" */
+    char dane[160];                      /* with TLSA: "verified (DANE-EE)", "failed: why" */
 } relay_smtp_info;
 
 enum relay_smtp_result {

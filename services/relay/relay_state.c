@@ -12,6 +12,7 @@
 #include "relay_tmap.h"
 #include "relay_conn.h"
 #include "relay_mtasts.h"
+#include "relay_tlsrpt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 static int state_smarthost_parse(relay_state *st, const char *v);
 static long state_positive(const config *cfg, const char *key, long def);
 static int  relay_state_dns(relay_state *st, const config *cfg);
+static int  relay_state_tlsrpt(relay_state *st, const config *cfg);
 
 /* The shared resolver, created on first need (MAILYARD_DNS_SERVERS,
  * MAILYARD_RELAY_DNS_TIMEOUT_MS). */
@@ -35,8 +37,10 @@ static int relay_state_dns(relay_state *st, const config *cfg)
     long timeout = config_get_long(cfg, "MAILYARD_RELAY_DNS_TIMEOUT_MS", 10000);
     if (timeout < 100 || timeout > 600000)
         timeout = 10000;
-    st->dns = relay_dns_create(config_get(cfg, "MAILYARD_DNS_SERVERS", ""), (int)timeout,
-                               err, sizeof(err));
+    /* DNSSEC (DANE, relay_dane.h): validated only with a trust anchor */
+    const char *ta = config_get(cfg, "MAILYARD_DNS_TRUST_ANCHOR_FILE", "");
+    st->dns = dns_resolver_create_unbound(config_get(cfg, "MAILYARD_DNS_SERVERS", ""),
+                                          (int)timeout, ta, err, sizeof(err));
     if (st->dns == NULL) {
         log_error("cannot set up the DNS resolver", "error", err);
         return -1;
@@ -169,6 +173,9 @@ int relay_state_init(relay_state *st, service *svc)
         }
     }
 
+    if (relay_state_tlsrpt(st, cfg) != 0)
+        return -1;
+
     static const char *const result_label[] = { "result", NULL };
     static const double bounds[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120 };
     st->m_deliveries = metrics_counter(svc->metrics, "mailyard_relay_deliveries_total",
@@ -197,6 +204,38 @@ void relay_state_free(relay_state *st)
     st->conns = NULL;
     relay_mtasts_free(st->mtasts);
     st->mtasts = NULL;
+    relay_tlsrpt_sched_stop(st->tlsrpt);
+    st->tlsrpt = NULL;
+}
+
+/* TLS-RPT (relay_tlsrpt.h): MAILYARD_RELAY_TLSRPT*, the daily sender. */
+static int relay_state_tlsrpt(relay_state *st, const config *cfg)
+{
+    char def[300];
+    st->tlsrpt_on = config_get_bool(cfg, "MAILYARD_RELAY_TLSRPT", 1);
+    if (str_copy(st->tlsrpt_org, sizeof(st->tlsrpt_org),
+                 config_get(cfg, "MAILYARD_RELAY_TLSRPT_ORG", st->hostname)) != 0 ||
+        snprintf(def, sizeof(def), "postmaster@%s", st->hostname) >= (int)sizeof(def) ||
+        str_copy(st->tlsrpt_contact, sizeof(st->tlsrpt_contact),
+                 config_get(cfg, "MAILYARD_RELAY_TLSRPT_CONTACT", def)) != 0 ||
+        str_copy(st->tlsrpt_from, sizeof(st->tlsrpt_from),
+                 config_get(cfg, "MAILYARD_RELAY_TLSRPT_FROM", def)) != 0) {
+        log_error("MAILYARD_RELAY_TLSRPT_ORG, _CONTACT or _FROM too long");
+        return -1;
+    }
+    long iv = config_get_long(cfg, "MAILYARD_RELAY_TLSRPT_INTERVAL_SECONDS", 86400);
+    if (iv < 0) {
+        log_error("MAILYARD_RELAY_TLSRPT_INTERVAL_SECONDS must be >= 0");
+        return -1;
+    }
+    if (st->tlsrpt_on && iv > 0 && st->db != NULL) {
+        st->tlsrpt = relay_tlsrpt_sched_start(st, iv);
+        if (st->tlsrpt == NULL) {
+            log_error("cannot start the TLS-RPT sender thread");
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* "host:port" or "[v6]:port" or "host" (port 25). */

@@ -14,6 +14,8 @@
 #include "relay_tmap.h"
 #include "relay_conn.h"
 #include "relay_mtasts.h"
+#include "relay_dane.h"
+#include "relay_tlsrpt.h"
 
 #include <netdb.h>
 #include <stdarg.h>
@@ -43,7 +45,8 @@ static void transport_host(relay_conn_pool *pool, const relay_smtp_opts *o,
                            const spool_message *msg, const char *mail_from,
                            const char *const *rcpts, size_t n, relay_outcome *out);
 static int  transport_mtasts(relay_state *st, const char *domain, relay_mx *mx, size_t *nmx,
-                             relay_smtp_opts *o, relay_outcome *out, size_t n);
+                             relay_smtp_opts *o, relay_outcome *out, size_t n,
+                             relay_sts_policy *pol);
 static void transport_all(relay_outcome *out, size_t n, int code, const char *status,
                           const char *reply, const char *host);
 static void transport_status_default(relay_outcome *o);
@@ -165,13 +168,22 @@ static void transport_mx(relay_state *st, const relay_smtp_opts *o, const spool_
         transport_all(out, n, 451, "4.4.3", reply, "");
         return;
     }
+    /* DANE (relay_dane.h) wins over MTA-STS */
+    relay_dane *dane = relay_dane_create(st->dns, st->smtp_port, domain, mx, nmx);
     relay_smtp_opts sts_o = *o;
-    if (transport_mtasts(st, domain, mx, &nmx, &sts_o, out, n) != 0)
-        return;
+    relay_sts_policy sts = { .mode = RELAY_STS_NONE };
+    if (!relay_dane_active(dane) &&
+        transport_mtasts(st, domain, mx, &nmx, &sts_o, out, n, &sts) != 0)
+        goto done;
     o = &sts_o;
-    int implicit = (nmx == 1 && strcmp(mx[0].host, domain) == 0);
+    int implicit = (nmx == 1 && strcmp(mx[0].host, domain) == 0), dane_failed = 0;
     enum relay_dns_status last_addr_status = RELAY_DNS_OK;
     for (size_t m = 0; m < nmx; m++) {
+        relay_smtp_opts host_o = *o;
+        if (relay_dane_host_opts(dane, m, domain, &host_o, last, sizeof(last)) != 0) {
+            dane_failed = 1;
+            continue;
+        }
         ds = relay_dns_addrs(st->dns, mx[m].host, st->smtp_port, addrs, &naddrs,
                              err, sizeof(err));
         last_addr_status = ds;
@@ -179,18 +191,25 @@ static void transport_mx(relay_state *st, const relay_smtp_opts *o, const spool_
             fmt_trunc(last, sizeof(last), "%s", err);
             continue;
         }
-        if (transport_try_addrs(st->conns, o, mx[m].host, addrs, naddrs, msg, mail_from, rcpts, n,
-                                out, last, sizeof(last)))
-            return;
+        if (transport_try_addrs(st->conns, &host_o, mx[m].host, addrs, naddrs, msg, mail_from,
+                                rcpts, n, out, last, sizeof(last)))
+            goto done;
+        dane_failed |= relay_dane_host_state(dane, m) != RELAY_DANE_NONE;
     }
-    if (implicit && (last_addr_status == RELAY_DNS_NXDOMAIN ||
-                     last_addr_status == RELAY_DNS_NODATA)) {
+    if (implicit && !dane_failed && (last_addr_status == RELAY_DNS_NXDOMAIN ||
+                                     last_addr_status == RELAY_DNS_NODATA)) {
         fmt_trunc(reply, sizeof(reply), "550 5.1.2 no MX or address records for %s", domain);
         transport_all(out, n, 550, "5.1.2", reply, "");
-        return;
+        goto done;
     }
-    fmt_trunc(reply, sizeof(reply), "451 4.4.1 no MX host of %s answered: %s", domain, last);
-    transport_all(out, n, 451, "4.4.1", reply, "");
+    fmt_trunc(reply, sizeof(reply), "451 %s no MX host of %s answered: %s",
+              dane_failed ? "4.7.5" : "4.4.1", domain, last);
+    transport_all(out, n, 451, dane_failed ? "4.7.5" : "4.4.1", reply, "");
+    for (size_t i = 0; dane_failed && i < n; i++)
+        fmt_trunc(out[i].dane, sizeof(out[i].dane), "failed: %s", last);
+done:
+    relay_tlsrpt_note(st, domain, dane, &sts, out, n);
+    relay_dane_free(dane);
 }
 
 /* One next hop (smarthost or LMTP server), resolved with getaddrinfo. */
@@ -257,9 +276,9 @@ static int transport_try_addrs(relay_conn_pool *pool, const relay_smtp_opts *bas
         /* Sessions are shared only between identical settings; an
          * authenticated one only within its route (the credentials' address
          * identifies the route's entry, so the secret is not in the key). */
-        fmt_trunc(key, sizeof(key), "%s|tls=%d|lmtp=%d|auth=%s@%p|ca=%s", label, (int)o.tls,
-                  o.lmtp, o.auth_user ? o.auth_user : "", (const void *)o.auth_pass,
-                  o.ca_file ? o.ca_file : "");
+        fmt_trunc(key, sizeof(key), "%s|tls=%d|lmtp=%d|auth=%s@%p|ca=%s|dane=%zu", label,
+                  (int)o.tls, o.lmtp, o.auth_user ? o.auth_user : "", (const void *)o.auth_pass,
+                  o.ca_file ? o.ca_file : "", o.ntlsa);
         o.try_tls = 1;
         enum relay_smtp_result r = RELAY_SMTP_TRYNEXT;
         relay_smtp_session *sess = relay_conn_take(pool, key);
@@ -295,6 +314,7 @@ static int transport_try_addrs(relay_conn_pool *pool, const relay_smtp_opts *bas
                 (void)str_copy(out[i].host, sizeof(out[i].host), label);
                 (void)str_copy(out[i].tls, sizeof(out[i].tls), info.tls);
                 (void)str_copy(out[i].tls_verify, sizeof(out[i].tls_verify), info.tls_verify);
+                (void)str_copy(out[i].dane, sizeof(out[i].dane), info.dane);
             }
             free(res);
             return 1;
@@ -314,7 +334,8 @@ static int transport_try_addrs(relay_conn_pool *pool, const relay_smtp_opts *bas
  * certificate; testing only logs. Returns -1 when the recipients were
  * deferred (no MX host allowed), else 0. */
 static int transport_mtasts(relay_state *st, const char *domain, relay_mx *mx, size_t *nmx,
-                            relay_smtp_opts *o, relay_outcome *out, size_t n)
+                            relay_smtp_opts *o, relay_outcome *out, size_t n,
+                            relay_sts_policy *polout)
 {
     relay_sts_policy pol;
     char why[512], refused[600] = "";
@@ -325,6 +346,7 @@ static int transport_mtasts(relay_state *st, const char *domain, relay_mx *mx, s
     relay_mtasts_get(st->mtasts, st->dns, domain, &pol, why, sizeof(why));
     if (why[0] != '\0')
         log_warn("MTA-STS: no fresh policy", "domain", domain, "error", why);
+    *polout = pol;                        /* for TLS-RPT (relay_tlsrpt.h) */
     if (pol.mode == RELAY_STS_NONE)
         return 0;
     const char *mode = pol.mode == RELAY_STS_ENFORCE ? "enforce" : "testing";
