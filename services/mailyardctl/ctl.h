@@ -54,6 +54,7 @@ extern const ctl_cmd ctl_trace_cmds[];       /* ctl_trace.c */
 extern const ctl_cmd ctl_dkim_cmds[];        /* ctl_dkim.c: offline sign/seal/verify */
 extern const ctl_cmd ctl_checkauth_cmds[];   /* ctl_checkauth.c */
 extern const ctl_cmd ctl_dkimkeys_cmds[];    /* ctl_dkimkeys.c: relay's key API */
+extern const ctl_cmd ctl_dmarc_cmds[];       /* ctl_dmarc.c: DMARC mitigation */
 
 /* --- ctl_args.c: per-command options ----------------------------------- */
 
