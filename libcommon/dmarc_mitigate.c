@@ -427,6 +427,20 @@ static int mit_wrap(hdr_msg *m, const char *addr, const char *name,
     int eight = 0;
     for (size_t i = 0; i < orig.len && !eight; i++)
         eight = (unsigned char)orig.data[i] >= 0x80;
+    /* trace fields stay on top (the relay's ARC-Authentication-Results
+     * carries our Authentication-Results); earlier ARC sets do not: they
+     * signed the original, which is now inside */
+    for (size_t i = 0; i < m->nfields; i++) {
+        char *n = m->fields[i].raw;
+        size_t nl = m->fields[i].name_len;
+        while (nl > 0 && (n[nl - 1] == ' ' || n[nl - 1] == '\t'))
+            nl--;
+        if ((nl == 8 && strncasecmp(n, "Received", 8) == 0) ||
+            (nl == 22 && strncasecmp(n, "Authentication-Results", 22) == 0)) {
+            if (buf_append(&w, n, m->fields[i].raw_len) != 0)
+                goto out;
+        }
+    }
     if (buf_printf(&w, "From: %s%s", from.data, eol) != 0)
         goto out;
     for (size_t k = 0; kept[k] != NULL; k++)
@@ -443,10 +457,10 @@ static int mit_wrap(hdr_msg *m, const char *addr, const char *name,
                        "--%s%s"
                        "Content-Type: text/plain; charset=us-ascii%s"
                        "Content-Transfer-Encoding: 7bit%s%s"
-                       "This message was sent to %s by the author named in the%s"
-                       "attached message. The author's domain publishes a DMARC policy%s"
-                       "that does not let us resend it under the author's address, so%s"
-                       "the original is attached unchanged.%s"
+                       "This message was sent to %s by the author%s"
+                       "named in the attached message. The author's domain publishes a%s"
+                       "DMARC policy that does not let us resend it under the author's%s"
+                       "address, so the original is attached unchanged.%s"
                        "--%s%s"
                        "Content-Type: message/rfc822%s"
                        "Content-Disposition: inline%s"

@@ -244,18 +244,15 @@ static void test_wrap(void **state)
     assert_int_equal(dmarc_mitigate_apply(m, DMARC_MIT_WRAP, &dev, &r), 0);
     assert_int_equal(r.applied, DMARC_MIT_WRAP);
     char *s = ser(m);
-    assert_true(strncmp(s, "From: Alice Author via Developers <dev@example.test>\r\n"
-                           "Message-ID: <m1@author.test>\r\nSubject: hello\r\n folded\r\n"
-                           "To: dev@example.test\r\n"
-                           "Reply-To: \"Alice Author\" <alice@author.test>\r\n"
-                           "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"",
-                    strlen("From: Alice Author via Developers <dev@example.test>\r\n"
-                           "Message-ID: <m1@author.test>\r\nSubject: hello\r\n folded\r\n"
-                           "To: dev@example.test\r\n"
-                           "Reply-To: \"Alice Author\" <alice@author.test>\r\n"
-                           "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"")) == 0);
+    static const char head[] =
+        "Received: from x by y; Sun, 1 Jan 2026 00:00:00 +0000\r\n"
+        "From: Alice Author via Developers <dev@example.test>\r\n"
+        "Message-ID: <m1@author.test>\r\nSubject: hello\r\n folded\r\n"
+        "To: dev@example.test\r\n"
+        "Reply-To: \"Alice Author\" <alice@author.test>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"";
+    assert_memory_equal(s, head, strlen(head));
     assert_null(hdr_get_value(m, "DKIM-Signature"));
-    assert_null(hdr_get_value(m, "Received"));
     /* the original rides unchanged in the message/rfc822 part */
     const char *part = strstr(s, "Content-Type: message/rfc822\r\n");
     assert_non_null(part);
