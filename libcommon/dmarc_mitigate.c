@@ -109,7 +109,7 @@ static int mit_copy_trim(const char *s, const char *e, char *out, size_t outlen)
     if (e == s || (size_t)(e - s) >= outlen)
         return -1;
     for (const char *p = s; p < e; p++)
-        if ((unsigned char)*p <= 0x20 || *p == '<' || *p == '>' || *p == '"' ||
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '<' || *p == '>' || *p == '"' ||
             *p == ',' || *p == '(' || *p == ')')
             return -1;
     memcpy(out, s, (size_t)(e - s));
@@ -377,18 +377,26 @@ out:
     return rc;
 }
 
-/* Field i's raw bytes appended to out, if the field exists. */
+/* Field i's raw bytes appended to out, ended by a line end. */
+static int mit_append_raw(const hdr_msg *m, size_t i, buf *out)
+{
+    const hdr_field *f = &m->fields[i];
+    if (buf_append(out, f->raw, f->raw_len) != 0)
+        return -1;
+    if (f->raw_len == 0 || f->raw[f->raw_len - 1] != '\n')
+        return buf_append_str(out, m->eol);
+    return 0;
+}
+
+/* Every field named fname appended to out. */
 static int mit_copy_field(const hdr_msg *m, const char *fname, buf *out)
 {
     for (size_t n = 0;; n++) {
         long i = hdr_find(m, fname, n);
         if (i < 0)
             return 0;
-        if (buf_append(out, m->fields[i].raw, m->fields[i].raw_len) != 0)
+        if (mit_append_raw(m, (size_t)i, out) != 0)
             return -1;
-        if (m->fields[i].raw_len == 0 || m->fields[i].raw[m->fields[i].raw_len - 1] != '\n')
-            if (buf_append_str(out, m->eol) != 0)
-                return -1;
     }
 }
 
@@ -437,7 +445,7 @@ static int mit_wrap(hdr_msg *m, const char *addr, const char *name,
             nl--;
         if ((nl == 8 && strncasecmp(n, "Received", 8) == 0) ||
             (nl == 22 && strncasecmp(n, "Authentication-Results", 22) == 0)) {
-            if (buf_append(&w, n, m->fields[i].raw_len) != 0)
+            if (mit_append_raw(m, i, &w) != 0)
                 goto out;
         }
     }
