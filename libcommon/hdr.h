@@ -66,5 +66,8 @@ void     hdr_remove(hdr_msg *m, size_t i);
 size_t   hdr_remove_all(hdr_msg *m, const char *name);
 /* Serialise header fields, the empty line and the body into out. */
 int      hdr_serialize(const hdr_msg *m, buf *out);
+/* Appends text (UTF-8, no CR/LF) as an RFC 5322 phrase: atoms, a quoted
+ * string, or RFC 2047 encoded words (hdr_phrase.c). 0 or -1 (out full). */
+int      hdr_phrase_append(buf *out, const char *text);
 
 #endif

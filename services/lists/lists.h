@@ -48,6 +48,8 @@ typedef struct lists_state {
     metrics_family   *posts;            /* mailyard_lists_posts_total{outcome} */
     pthread_mutex_t   q_lock;           /* guards q */
     struct jobq      *q;                /* owned; API publishing, lazily made */
+    struct dns_resolver *dns;           /* owned: DMARC policy look-ups (lists_dmarc.c) */
+    const char       *encode_domain;    /* borrowed from svc->cfg, or NULL */
 } lists_state;
 
 void lists_state_init(lists_state *st, struct service *svc);
@@ -113,6 +115,8 @@ typedef struct lists_list {
     char   *subject_prefix;   /* owned */
     char   *policy;           /* owned: members | open | moderated */
     long    members_count;
+    char   *dmarc_mitigation; /* owned: none | munge-from | wrap | encode-address */
+    int     dmarc_always;     /* mitigate whatever the author's policy */
 } lists_list;
 
 void    lists_list_free(lists_list *l);
@@ -120,8 +124,9 @@ json_t *lists_list_to_json(const lists_list *l);
 /* The SELECT list that lists_store_row_list() reads, for table alias l. */
 #define LISTS_LIST_COLS \
     "l.id, l.address, l.name, l.description, l.subject_prefix, l.policy, " \
-    "(SELECT count(*) FROM lists.members mc WHERE mc.list_id = l.id)"
-#define LISTS_LIST_NCOLS 7
+    "(SELECT count(*) FROM lists.members mc WHERE mc.list_id = l.id), " \
+    "l.dmarc_mitigation, l.dmarc_mitigation_always"
+#define LISTS_LIST_NCOLS 9
 lists_list *lists_store_row_list(const PGresult *r, int row, int col0);
 
 /* Exact address. 1 found (*out owned by caller), 0 none, -1 error. */
@@ -136,6 +141,8 @@ json_t *lists_store_all_json(db_conn *c);
 int  lists_store_create(db_conn *c, const lists_list *l);
 /* 1 deleted, 0 none, -1 error. */
 int  lists_store_delete(db_conn *c, const char *address);
+/* Sets the DMARC mitigation of list id (mode already checked). 1 / 0 / -1. */
+int  lists_store_set_dmarc(db_conn *c, int64_t id, const char *mode, int always);
 
 /* {"members":[{"address","role"}]} or NULL on error. */
 json_t *lists_store_members_json(db_conn *c, int64_t list_id);
@@ -171,6 +178,29 @@ enum lists_result { LISTS_OK = 0, LISTS_ERR_DB = -1, LISTS_ERR_MESSAGE = -2 };
  * records "expanded" on orig. */
 int  lists_distribute(lists_state *st, db_conn *c, const lists_list *l,
                       const spool_message *orig, int64_t job_id, spool_jobs *out);
+
+/* ---- DMARC From mitigation (lists_dmarc.c) ---- */
+
+/* Reads MAILYARD_DNS_SERVERS, MAILYARD_DNS_TIMEOUT_MS and
+ * MAILYARD_DMARC_ENCODE_DOMAIN into st (a resolver that cannot be made is
+ * logged; every policy then reads as a temporary failure: mitigated). */
+void lists_dmarc_init(lists_state *st);
+void lists_dmarc_release(lists_state *st);
+/* Applies l's mitigation to m (the post being distributed) when the author
+ * domain's policy asks for it, records the author of an encoded From and
+ * a "dmarc_mitigated" event on orig. LISTS_OK (also when nothing was
+ * needed or the From is unusable: sent as is), LISTS_ERR_DB. */
+int  lists_dmarc_apply(lists_state *st, db_conn *c, const lists_list *l, hdr_msg *m,
+                       const spool_message *orig, int64_t job_id);
+/* PATCH /v1/lists/{addr} (lists_api_dmarc.c). */
+int  lists_api_dmarc_register(struct service *svc, lists_state *st);
+struct http_request;
+struct http_response;
+/* The optional "dmarc_mitigation" and "dmarc_mitigation_always" request
+ * fields into *mode / *always (left as they are when absent). 0, or -1
+ * after a 400 reply. */
+int  lists_api_dmarc_fields(const struct http_request *req, struct http_response *resp,
+                            const char **mode, int *always);
 
 /* ---- stage handler and API ---- */
 

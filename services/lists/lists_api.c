@@ -137,7 +137,8 @@ static int address_conflicts(db_conn *c, const char *addr)
 static void api_lists_post(void *arg, const http_request *req, http_response *resp)
 {
     static const char *const allowed[] = { "address", "name", "description",
-                                           "subject_prefix", "policy", NULL };
+                                           "subject_prefix", "policy", "dmarc_mitigation",
+                                           "dmarc_mitigation_always", NULL };
     static const char *const required[] = { "address", NULL };
     lists_state *st = arg;
     char addr[LISTS_ADDR_MAX + 1], local[LISTS_ADDR_MAX + 1], domain[LISTS_ADDR_MAX + 1];
@@ -164,6 +165,10 @@ static void api_lists_post(void *arg, const http_request *req, http_response *re
                          "long; give a shorter one");
         return;
     }
+    const char *dmarc_mode = "none";
+    int dmarc_always = 0;
+    if (lists_api_dmarc_fields(req, resp, &dmarc_mode, &dmarc_always) != 0)
+        return;
     int known = 0;
     for (size_t i = 0; policies[i] != NULL; i++)
         known |= strcmp(policy, policies[i]) == 0;
@@ -185,6 +190,14 @@ static void api_lists_post(void *arg, const http_request *req, http_response *re
         rc = lists_store_create(c, &want) == 1 ? 2 : -1;
     if (rc == 2 && lists_store_get(c, addr, &made) != 1)
         rc = -1;
+    if (rc == 2 && (strcmp(dmarc_mode, "none") != 0 || dmarc_always)) {
+        int64_t id = made->id;
+        lists_list_free(made);
+        made = NULL;
+        if (lists_store_set_dmarc(c, id, dmarc_mode, dmarc_always) != 1 ||
+            lists_store_get(c, addr, &made) != 1)
+            rc = -1;
+    }
     if (rc == 1)
         http_reply_error(resp, 409, "conflict", "address %s is taken", addr);
     else if (rc == 2)
@@ -259,7 +272,8 @@ int lists_api_register(service *svc, lists_state *st)
         http_route(h, "GET", "/v1/lists/*", api_list_get, st) != 0 ||
         http_route(h, "DELETE", "/v1/lists/*", api_list_delete, st) != 0)
         return -1;
-    if (lists_api_members_register(svc, st) != 0 || lists_api_held_register(svc, st) != 0)
+    if (lists_api_members_register(svc, st) != 0 || lists_api_held_register(svc, st) != 0 ||
+        lists_api_dmarc_register(svc, st) != 0)
         return -1;
     return 0;
 }

@@ -63,7 +63,13 @@ int lists_distribute(lists_state *st, db_conn *c, const lists_list *l,
         .address = l->address, .name = l->name,
         .subject_prefix = l->subject_prefix, .archive_url = st->archive_url,
     };
-    if (m == NULL || lists_headers_apply(m, &info) != 0 || hdr_serialize(m, &raw) != 0) {
+    if (m == NULL) {
+        rc = LISTS_ERR_MESSAGE;
+        goto out;
+    }
+    if (lists_dmarc_apply(st, c, l, m, orig, job_id) != LISTS_OK)
+        goto out;
+    if (lists_headers_apply(m, &info) != 0 || hdr_serialize(m, &raw) != 0) {
         rc = LISTS_ERR_MESSAGE;
         goto out;
     }

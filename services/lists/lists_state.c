@@ -36,12 +36,14 @@ void lists_state_init(lists_state *st, service *svc)
                                 outcome);
     if (pthread_mutex_init(&st->q_lock, NULL) != 0)
         fatal("pthread_mutex_init failed");
+    lists_dmarc_init(st);
 }
 
 void lists_state_release(lists_state *st)
 {
     jobq_free(st->q);
     st->q = NULL;
+    lists_dmarc_release(st);
     pthread_mutex_destroy(&st->q_lock);
 }
 

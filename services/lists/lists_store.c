@@ -31,16 +31,19 @@ void lists_list_free(lists_list *l)
     free(l->description);
     free(l->subject_prefix);
     free(l->policy);
+    free(l->dmarc_mitigation);
     free(l);
 }
 
 json_t *lists_list_to_json(const lists_list *l)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:b}",
                      "address", l->address, "name", l->name,
                      "description", l->description,
                      "subject_prefix", l->subject_prefix, "policy", l->policy,
-                     "members_count", (json_int_t)l->members_count);
+                     "members_count", (json_int_t)l->members_count,
+                     "dmarc_mitigation", l->dmarc_mitigation ? l->dmarc_mitigation : "none",
+                     "dmarc_mitigation_always", l->dmarc_always);
 }
 
 lists_list *lists_store_row_list(const PGresult *r, int row, int col0)
@@ -53,6 +56,8 @@ lists_list *lists_store_row_list(const PGresult *r, int row, int col0)
     l->subject_prefix = xstrdup(PQgetvalue(r, row, col0 + 4));
     l->policy = xstrdup(PQgetvalue(r, row, col0 + 5));
     l->members_count = strtol(PQgetvalue(r, row, col0 + 6), NULL, 10);
+    l->dmarc_mitigation = xstrdup(PQgetvalue(r, row, col0 + 7));
+    l->dmarc_always = PQgetvalue(r, row, col0 + 8)[0] == 't';
     return l;
 }
 
@@ -126,6 +131,20 @@ int lists_store_delete(db_conn *c, const char *address)
     int deleted = PQntuples(r) > 0;
     PQclear(r);
     return deleted;
+}
+
+int lists_store_set_dmarc(db_conn *c, int64_t id, const char *mode, int always)
+{
+    char sid[24];
+    snprintf(sid, sizeof sid, "%" PRId64, id);
+    PGresult *r = db_queryv(c, "UPDATE lists.lists SET dmarc_mitigation = $2,"
+                               " dmarc_mitigation_always = $3::boolean WHERE id = $1::bigint"
+                               " RETURNING id", 3, sid, mode, always ? "true" : "false");
+    if (r == NULL)
+        return -1;
+    int changed = PQntuples(r) > 0;
+    PQclear(r);
+    return changed;
 }
 
 json_t *lists_store_members_json(db_conn *c, int64_t list_id)

@@ -16,6 +16,7 @@
 
 #include "db.h"
 #include "rewrite_classify.h"
+#include "rewrite_dmarc.h"
 #include "rewrite_lists.h"
 #include "rewrite_plan.h"
 #include "rewrite_secrets.h"
@@ -39,6 +40,7 @@ typedef struct rewrite_state {
     int               db_timeout_ms;
     char              reporting_mta[256];
     metrics_family   *m_decisions;     /* mailyard_rewrite_decisions_total{event} */
+    rewrite_dmarc     dmarc;           /* DMARC mitigation (rewrite_dmarc.h) */
 } rewrite_state;
 
 /* Reads the MAILYARD_* settings of rewrite (docs/rewrite.md). An

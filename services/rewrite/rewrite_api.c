@@ -655,5 +655,5 @@ int rewrite_api_register(service *svc, rewrite_state *st)
         if (http_route(svc->http, routes[i].method, routes[i].pattern,
                        routes[i].h, st) != 0)
             return -1;
-    return 0;
+    return rewrite_api_dmarc_register(svc, st);
 }

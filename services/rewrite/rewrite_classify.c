@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "dmarc_mitigate.h"
 #include "rewrite_addr.h"
 #include "rewrite_classify.h"
 #include "xalloc.h"
@@ -53,6 +54,35 @@ static void classify_srs(const rewrite_srs_conf *srs, const char *addr,
     }
     out->cls = REWRITE_SRS_INVALID;
     out->why = srs_result_text(sr);
+}
+
+/* A reply to a DMARC-encoded From (local=40author.example@dmarc domain):
+ * 1 classified (alias to the author, or unknown), 0 not an encoded local
+ * part (classify as usual), -1 database error. */
+static int classify_dmarc_reply(const rewrite_resolver *r, const char *addr,
+                                const char *lower, rewrite_class_result *out)
+{
+    char local[REWRITE_ADDR_MAX + 1], author[REWRITE_ADDR_MAX + 1];
+    const char *at = strrchr(addr, '@');
+    size_t n = at != NULL ? (size_t)(at - addr) : 0;
+    if (n == 0 || n >= sizeof(local))
+        return 0;
+    memcpy(local, addr, n);
+    local[n] = '\0';
+    if (strcasestr(local, "=40") == NULL)
+        return 0;
+    out->cls = REWRITE_UNKNOWN;
+    if (dmarc_mitigate_decode_local(local, author, sizeof(author)) != 0)
+        return 1;
+    int seen = r->dmarc_seen(r->arg, author);
+    if (seen < 0)
+        return -1;
+    if (seen > 0) {
+        out->cls = REWRITE_ALIAS;
+        out->matched = xstrdup(lower);
+        strlist_add(&out->targets, author);
+    }
+    return 1;
 }
 
 int rewrite_classify_is_bare_postmaster(const char *addr)
@@ -129,7 +159,9 @@ enum rewrite_err rewrite_classify(const rewrite_resolver *r,
     rewrite_addr_lower(lower);
     dom = addr_domain(lower);
     int is_srs_domain = srs->domain != NULL && strcasecmp(dom, srs->domain) == 0;
-    int ours = is_srs_domain;
+    int is_dmarc_domain = r->dmarc_domain != NULL && r->dmarc_seen != NULL &&
+                          strcasecmp(dom, r->dmarc_domain) == 0;
+    int ours = is_srs_domain || is_dmarc_domain;
     if (!ours) {
         int rc = r->domain_is_ours(r->arg, dom);
         if (rc < 0)
@@ -143,6 +175,11 @@ enum rewrite_err rewrite_classify(const rewrite_resolver *r,
     if (srs_is_srs(addr) && (srs->domain == NULL || is_srs_domain)) {
         classify_srs(srs, addr, now, out);
         return REWRITE_OK;
+    }
+    if (is_dmarc_domain) {
+        int drc = classify_dmarc_reply(r, addr, lower, out);
+        if (drc != 0)
+            return drc < 0 ? REWRITE_ERR_DB : REWRITE_OK;
     }
     int rc = classify_key(r, lower, out, &err);
     int stripped = rc == 0 ? rewrite_addr_strip_extension(lower, r->delimiters, base,

@@ -74,6 +74,13 @@ typedef struct rewrite_resolver {
      * postmaster@/abuse@ without an alias (MAILYARD_REWRITE_POSTMASTER). */
     const char *delimiters;
     const char *postmaster;
+    /* DMARC encode-address replies (NULL disables, rewrite_dmarc.h): the
+     * encode domain (lower case; one of ours) and whether an author was
+     * seen encoded within the reply window (1 yes, 0 no, -1 error). An
+     * encoded address of a seen author classifies as an alias whose one
+     * target is the author; an unseen or undecodable one as unknown. */
+    const char *dmarc_domain;
+    int  (*dmarc_seen)(void *arg, const char *author);
 } rewrite_resolver;
 
 typedef struct rewrite_srs_conf {

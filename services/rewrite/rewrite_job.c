@@ -192,7 +192,8 @@ static enum worker_verdict job_run(rewrite_state *st, worker_job_ctx *ctx,
         return WORKER_ERROR;
     }
     enum worker_verdict v = WORKER_DONE;
-    if (job_record_events(ctx, msg, &p) != 0 || job_record_relays(ctx, msg, &p) != 0 ||
+    if (job_record_events(ctx, msg, &p) != 0 || rewrite_dmarc_divert(st, ctx, msg, &p) != 0 ||
+        job_record_relays(ctx, msg, &p) != 0 ||
         job_record_lists(ctx, msg, &p) != 0 || job_record_bounces(st, ctx, msg, &p) != 0 ||
         job_match_bounces(ctx, msg, &p) != 0) {
         log_error("database error while recording the rewrite", "job_id", jid,

@@ -14,6 +14,7 @@
 #include "rewrite.h"
 #include "rewrite_addr.h"
 #include "rewrite_store.h"
+#include "spool_dmarc.h"
 #include "xalloc.h"
 
 /* Splits the secrets file into one secret per non-empty line into v (at
@@ -145,6 +146,7 @@ void rewrite_state_init(rewrite_state *st, service *svc)
     st->m_decisions = metrics_counter(svc->metrics, "mailyard_rewrite_decisions_total",
                                       "Recipient decisions of the rewrite stage, by event",
                                       labels);
+    rewrite_dmarc_init(&st->dmarc, cfg);
     log_info("rewrite configured", "srs_domain",
              st->srs_domain ? st->srs_domain : "(alias domain)", "lists_url", url);
 }
@@ -158,6 +160,7 @@ void rewrite_state_release(rewrite_state *st)
     free(st->delimiters);
     free(st->postmaster);
     rewrite_lists_free(st->lists);
+    rewrite_dmarc_release(&st->dmarc);
     memset(st, 0, sizeof(*st));
 }
 
@@ -179,6 +182,12 @@ static int lookup_list(void *arg, const char *addr)
     return rewrite_lists_exists(lk->lists, addr);
 }
 
+static int lookup_dmarc_seen(void *arg, const char *author)
+{
+    rewrite_lookup *lk = arg;
+    return spool_dmarc_seen(lk->db, author, lk->st->dmarc.window_days);
+}
+
 void rewrite_resolver_init(rewrite_resolver *r, rewrite_lookup *lk)
 {
     r->domain_is_ours = lookup_domain;
@@ -187,4 +196,6 @@ void rewrite_resolver_init(rewrite_resolver *r, rewrite_lookup *lk)
     r->arg = lk;
     r->delimiters = lk->st ? lk->st->delimiters : NULL;
     r->postmaster = lk->st ? lk->st->postmaster : NULL;
+    r->dmarc_domain = lk->st ? lk->st->dmarc.encode_domain : NULL;
+    r->dmarc_seen = lk->st ? lookup_dmarc_seen : NULL;
 }

@@ -12,18 +12,21 @@
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 #define ALIAS_COLS "address, array_to_json(targets)::text, " \
-                   TS("created_at") ", " TS("updated_at")
+                   TS("created_at") ", " TS("updated_at") ", " \
+                   "dmarc_mitigation, dmarc_mitigation_always"   /* rewrite_dmarc.h */
 
 static json_t *store_alias_row(PGresult *r, int row)
 {
     json_t *targets = json_loads(PQgetvalue(r, row, 1), 0, NULL);
     if (targets == NULL)
         targets = json_array();
-    return json_pack("{s:s,s:o,s:s,s:s}",
+    return json_pack("{s:s,s:o,s:s,s:s,s:s,s:b}",
                      "address", PQgetvalue(r, row, 0),
                      "targets", targets,
                      "created_at", PQgetvalue(r, row, 2),
-                     "updated_at", PQgetvalue(r, row, 3));
+                     "updated_at", PQgetvalue(r, row, 3),
+                     "dmarc_mitigation", PQgetvalue(r, row, 4),
+                     "dmarc_mitigation_always", PQgetvalue(r, row, 5)[0] == 't');
 }
 
 static json_t *store_domain_row(PGresult *r, int row)

@@ -215,7 +215,8 @@ static void test_real_tree(void **state)
         fail_msg("migrate_run(%s): %s", root, err);
     assert_true(n >= 1);
     assert_int_equal(migrate_run(dsn, root, err, sizeof(err)), 0);
-    assert_query(dsn, "SELECT count(*) FROM pg_tables WHERE schemaname = 'spool'", "3");
+    /* messages, jobs, events, dmarc_encoded (004_dmarc_encoded.sql) */
+    assert_query(dsn, "SELECT count(*) FROM pg_tables WHERE schemaname = 'spool'", "4");
     free(dsn);
 }
 

@@ -210,9 +210,12 @@ class Stack:
                 "MAILYARD_SRS_SECRETS_FILE": self.srs_file,
                 "MAILYARD_SRS_DOMAIN": self.srs_domain,
                 "MAILYARD_SRS_MAX_AGE_DAYS": "21",
+                # DMARC policies for From mitigation come from the test DNS
+                "MAILYARD_DNS_SERVERS": self.dns.server_spec,
             })
         elif service == "lists":
-            env.update({"MAILYARD_ARCHIVE_PUBLIC_URL": "http://archive.%s/" % self.domain})
+            env.update({"MAILYARD_ARCHIVE_PUBLIC_URL": "http://archive.%s/" % self.domain,
+                        "MAILYARD_DNS_SERVERS": self.dns.server_spec})
         elif service == "relay":
             env.update({
                 "MAILYARD_RELAY_TRANSPORT": "mx",
