@@ -137,8 +137,8 @@ static int smtp_commit_auth(const smtp_commit_env *env, const smtp_session *s,
         log_error("authentication header does not fit", "client", s->client_ip);
         return -1;
     }
-    if (auth->verdict == SMTP_AUTH_ACCEPT)
-        return 0;
+    if (auth->verdict == SMTP_AUTH_ACCEPT || s->auth_user[0] != '\0')
+        return 0;                 /* submission: no DMARC policy for our own users */
     tx->reply_reason = "dmarc";
     if (auth->verdict == SMTP_AUTH_REJECT) {
         tx->reply_code = 550;
@@ -172,6 +172,8 @@ int smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
     /* RFC 3848 / RFC 6531 §3.7.3: UTF8SMTP(S) when SMTPUTF8 was used */
     const char *proto = tx->smtputf8 ? (s->tls ? "UTF8SMTPS" : "UTF8SMTP")
                       : s->tls ? "ESMTPS" : s->esmtp ? "ESMTP" : "SMTP";
+    if (s->auth_user[0] != '\0')         /* RFC 3848: authenticated submission */
+        proto = tx->smtputf8 ? "UTF8SMTPSA" : "ESMTPSA";
     if (smtp_received_format(&raw, s->helo, s->client_ip, env->hostname, proto, id,
                              tx->nrcpts == 1 ? tx->rcpts[0] : NULL, time(NULL)) != 0 ||
         buf_append(&raw, body->data, body->len) != 0) {
