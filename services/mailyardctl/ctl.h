@@ -54,6 +54,7 @@ extern const ctl_cmd ctl_trace_cmds[];       /* ctl_trace.c */
 extern const ctl_cmd ctl_dkim_cmds[];        /* ctl_dkim.c: offline sign/seal/verify */
 extern const ctl_cmd ctl_checkauth_cmds[];   /* ctl_checkauth.c */
 extern const ctl_cmd ctl_dkimkeys_cmds[];    /* ctl_dkimkeys.c: relay's key API */
+extern const ctl_cmd ctl_submission_cmds[];  /* ctl_submission.c: mx's submission API */
 
 /* --- ctl_args.c: per-command options ----------------------------------- */
 
@@ -77,7 +78,7 @@ int ctl_bad_text(void);
 
 /* --- ctl_api.c: calls ----------------------------------------------------- */
 
-enum ctl_service { CTL_REWRITE, CTL_LISTS, CTL_ARCHIVE, CTL_RELAY };
+enum ctl_service { CTL_REWRITE, CTL_LISTS, CTL_ARCHIVE, CTL_RELAY, CTL_MX };
 
 /* How to print a successful answer (ctl_output.c). */
 enum ctl_show {

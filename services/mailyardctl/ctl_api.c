@@ -7,7 +7,7 @@
  *
  * Service base URLs: MAILYARD_REWRITE_URL (http://127.0.0.1:9102),
  * MAILYARD_LISTS_URL (:9103), MAILYARD_ARCHIVE_URL (:9104),
- * MAILYARD_RELAY_URL (:9105); timeout MAILYARD_CTL_TIMEOUT_MS (10000).
+ * MAILYARD_RELAY_URL (:9105), MAILYARD_MX_URL (:9101); timeout MAILYARD_CTL_TIMEOUT_MS (10000).
  *
  * Errors: a non-2xx answer prints "mailyardctl: <code>: <message> (HTTP n)"
  * on stderr from the API's {"error":{...}} object (or the status alone when
@@ -34,6 +34,7 @@ static const struct {
     [CTL_LISTS]   = { "MAILYARD_LISTS_URL",   "http://127.0.0.1:9103" },
     [CTL_ARCHIVE] = { "MAILYARD_ARCHIVE_URL", "http://127.0.0.1:9104" },
     [CTL_RELAY]   = { "MAILYARD_RELAY_URL",   "http://127.0.0.1:9105" },
+    [CTL_MX]      = { "MAILYARD_MX_URL",      "http://127.0.0.1:9101" },
 };
 
 static int token_load(ctl *c);
