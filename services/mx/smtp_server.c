@@ -507,20 +507,12 @@ static enum smtp_cred smtp_conn_sender_check(void *arg, const char *user, const 
 }
 
 /* TLS is up: tell the session; on a submission listener a registered
- * client certificate authenticates the session as its user. */
+ * client certificate authenticates it (smtp_submit.h). */
 static void smtp_conn_tls_session(smtp_conn *c)
 {
-    char fp[65], user[SMTP_SASL_FIELD_MAX + 1];
     smtp_session_tls_started(c->sess);
-    if (!c->lst->scfg->submission || smtp_submit_peer_fingerprint(c->ssl, fp) != 0)
-        return;
-    if (smtp_submit_cert_user(c->srv->submit, fp, user, sizeof user) == SMTP_CRED_OK) {
-        smtp_session_auth_set(c->sess, user, "certificate");
-        log_info("smtp authenticated", "client", c->ip, "user", user,
-                 "method", "certificate", "fingerprint", fp);
-    } else {
-        log_info("client certificate not registered", "client", c->ip, "fingerprint", fp);
-    }
+    if (c->lst->scfg->submission)
+        smtp_submit_client_cert(c->srv->submit, c->ssl, c->sess);
 }
 
 static int smtp_conn_commit(void *arg, smtp_session *s, smtp_tx *tx, char *qid, size_t qidlen)

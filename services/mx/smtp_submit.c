@@ -149,6 +149,23 @@ int smtp_submit_peer_fingerprint(SSL *ssl, char hex[65])
     return 0;
 }
 
+void smtp_submit_client_cert(smtp_submit *x, SSL *ssl, smtp_session *s)
+{
+    char fp[65], user[SMTP_SASL_FIELD_MAX + 1];
+    if (smtp_submit_peer_fingerprint(ssl, fp) != 0)
+        return;
+    enum smtp_cred v = smtp_submit_cert_user(x, fp, user, sizeof user);
+    if (v == SMTP_CRED_OK) {
+        smtp_session_auth_set(s, user, "certificate");
+        log_info("smtp authenticated", "client", s->client_ip, "user", user,
+                 "method", "certificate", "fingerprint", fp);
+    } else {
+        log_info(v == SMTP_CRED_BAD ? "client certificate not registered"
+                                    : "client certificate lookup failed",
+                 "client", s->client_ip, "fingerprint", fp);
+    }
+}
+
 int smtp_submit_from_check(smtp_submit *x, const smtp_session *s, smtp_tx *tx)
 {
     const buf *body = &tx->data.body;

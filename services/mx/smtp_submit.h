@@ -48,6 +48,10 @@ enum smtp_cred smtp_submit_cert_user(smtp_submit *x, const char *fingerprint,
 /* The lower-case hex SHA-256 fingerprint of the peer's certificate. 0, or
  * -1 when the client sent none. */
 int  smtp_submit_peer_fingerprint(SSL *ssl, char hex[65]);
+/* After the handshake on a submission listener: when the client sent a
+ * certificate whose fingerprint is registered, marks s authenticated as
+ * its user (method "certificate"); otherwise only logs. */
+void smtp_submit_client_cert(smtp_submit *x, SSL *ssl, smtp_session *s);
 /* The mailboxes of a From: value (RFC 5322 mailbox-list: display names,
  * comments, quoted strings and groups allowed), lower-cased, into out.
  * Their number (0..max), or -1 on a syntax error or more than max. */
