@@ -35,6 +35,7 @@ static void smtp_session_bdat_end(smtp_session *s);
 static void smtp_session_data_start(smtp_session *s, unsigned opts);
 static int  smtp_cmd_starttls(smtp_session *s, const smtp_cmd *c);
 static void smtp_session_reset(smtp_session *s);
+static void smtp_session_line_too_long(smtp_session *s);
 
 smtp_session *smtp_session_create(const smtp_session_cfg *cfg, const char *client_ip,
                                   void *arg)
@@ -131,6 +132,14 @@ static void smtp_reply(smtp_session *s, int code, const char *fmt, ...)
     }
 }
 
+/* 500 for an over-long line; it also ends an AUTH exchange (its response
+ * was lost, and the next lines must be commands again). */
+static void smtp_session_line_too_long(smtp_session *s)
+{
+    smtp_sasl_clear(&s->sasl);
+    smtp_reply(s, 500, "5.5.2 Error: line too long");
+}
+
 enum smtp_action smtp_session_feed(smtp_session *s, const char *p, size_t n)
 {
     if (n > SMTP_FEED_MAX)
@@ -161,14 +170,14 @@ enum smtp_action smtp_session_feed(smtp_session *s, const char *p, size_t n)
         if (s->discarding) {
             if (lf != NULL) {
                 s->discarding = 0;
-                smtp_reply(s, 500, "5.5.2 Error: line too long");
+                smtp_session_line_too_long(s);
             }
             continue;
         }
         if (s->in.len + chunk > SMTP_LINE_MAX) {
             buf_reset(&s->in);
             if (lf != NULL)
-                smtp_reply(s, 500, "5.5.2 Error: line too long");
+                smtp_session_line_too_long(s);
             else
                 s->discarding = 1;
             continue;

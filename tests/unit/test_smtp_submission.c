@@ -276,6 +276,14 @@ static void test_auth_during_exchange_pipelined(void **state)
     assert_string_equal(send_(s, "AUTH PLAIN\r\n"), "334 \r\n");
     assert_string_equal(send_(s, "RSET now\r\n"), "501 5.5.2 Error: invalid base64 data\r\n");
     assert_int_equal(f.auth_calls, 0);
+    /* an over-long response line ends the exchange: the next line is a command */
+    assert_string_equal(send_(s, "AUTH LOGIN\r\n"), "334 VXNlcm5hbWU6\r\n");
+    char longline[700];
+    memset(longline, 'Q', sizeof longline - 3);
+    memcpy(longline + sizeof longline - 3, "\r\n", 3);
+    assert_string_equal(send_(s, longline), "500 5.5.2 Error: line too long\r\n");
+    assert_false(smtp_sasl_active(&s->sasl));
+    assert_string_equal(send_(s, "NOOP\r\n"), "250 2.0.0 Ok\r\n");
     smtp_session_free(s);
 }
 
