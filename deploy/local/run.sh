@@ -16,6 +16,7 @@ PG_PORT=55432
 REDIS_PORT=56379
 SMTP_LISTEN=127.0.0.1:2525
 SMTPS_LISTEN=127.0.0.1:2465
+SUBMISSION_LISTEN=127.0.0.1:2587
 declare -A HTTP_PORT=([mx]=9101 [rewrite]=9102 [lists]=9103 [archive]=9104 [relay]=9105)
 SERVICES=(rewrite lists archive relay mx)
 
@@ -121,6 +122,7 @@ export MAILYARD_ARCHIVE_URL="http://127.0.0.1:${HTTP_PORT[archive]}"
 export MAILYARD_RELAY_URL="http://127.0.0.1:${HTTP_PORT[relay]}"
 export MAILYARD_SMTP_LISTEN="$SMTP_LISTEN"
 export MAILYARD_SMTPS_LISTEN="$SMTPS_LISTEN"
+export MAILYARD_SUBMISSION_LISTEN="$SUBMISSION_LISTEN"
 export MAILYARD_TLS_CERT_FILE="$VAR/tls/cert.pem"
 export MAILYARD_TLS_KEY_FILE="$VAR/tls/key.pem"
 export MAILYARD_SRS_SECRETS_FILE="$VAR/srs-secrets"
@@ -183,6 +185,7 @@ cat <<EOT
 Mailyard is running (logs in var/log/*.log, data in var/, Ctrl-C to stop).
 
   SMTP        $SMTP_LISTEN (STARTTLS with a self-signed certificate), $SMTPS_LISTEN (implicit TLS)
+  submission  $SUBMISSION_LISTEN (STARTTLS) and $SMTPS_LISTEN: AUTH after \`mailyardctl submission user add\`
   HTTP APIs   mx :9101  rewrite :9102  lists :9103  archive :9104  relay :9105
   delivered   mail lands in the Maildir var/outbox/new (relay transport maildir)
 

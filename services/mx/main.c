@@ -3,10 +3,13 @@
  * checks recipients with rewrite, stores each message in the spool and
  * hands it to rewrite. With --milter it speaks the milter protocol to an
  * MTA in front instead (milter_server.h). The admin HTTP server (/healthz,
- * /readyz, /metrics) comes from the service skeleton. See docs/mx.md.
+ * /readyz, /metrics) comes from the service skeleton, plus the block rules
+ * API (mx_api_blocks.c) and the submission API (mx_api_submission.c). See
+ * docs/mx.md.
  */
 #include <string.h>
 #include "log.h"
+#include "mx_api_submission.h"
 #include "service.h"
 #include "milter_server.h"
 #include "smtp_server.h"
@@ -27,6 +30,11 @@ int main(int argc, char **argv)
         return 1;
     if (mx_api_blocks_register(&svc) != 0) {     /* /v1/blocks */
         log_error("cannot register the block rules API");
+        service_cleanup(&svc);
+        return 1;
+    }
+    if (mx_api_submission_register(&svc) != 0) {
+        log_error("cannot register the submission API");
         service_cleanup(&svc);
         return 1;
     }

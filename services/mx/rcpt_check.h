@@ -4,7 +4,8 @@
  * cache in front so RCPT stays fast.
  *
  * Mapping (docs/architecture.md): 200 with class "foreign" -> relay denied
- * (no client is authenticated in this version); 200 with any other class
+ * (the server turns it into accept for an authenticated submission
+ * session); 200 with any other class
  * -> accept; 404 (unknown_recipient, srs_invalid) -> unknown; anything
  * else, a malformed answer or a transport error -> tempfail (451, never
  * 550). Only definite answers (accept, unknown, relay denied) are cached.

@@ -137,8 +137,8 @@ static int smtp_commit_auth(const smtp_commit_env *env, const smtp_session *s,
         log_error("authentication header does not fit", "client", s->client_ip);
         return -1;
     }
-    if (auth->verdict == SMTP_AUTH_ACCEPT)
-        return 0;
+    if (auth->verdict == SMTP_AUTH_ACCEPT || s->auth_user[0] != '\0')
+        return 0;                 /* submission: no DMARC policy for our own users */
     tx->reply_reason = "dmarc";
     if (auth->verdict == SMTP_AUTH_REJECT) {
         tx->reply_code = 550;
@@ -163,11 +163,14 @@ int smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
     smtp_auth_outcome auth;
     if (smtp_commit_auth(env, s, tx, &auth) != 0)
         return -1;
-    /* RFC 3848 / RFC 6531 §3.7.3: UTF8SMTP(S) when SMTPUTF8 was used */
+    /* RFC 3848 / RFC 6531 §3.7.3: UTF8SMTP(S) when SMTPUTF8 was used,
+     * ...A for an authenticated submission */
+    const char *proto = tx->smtputf8 ? (s->tls ? "UTF8SMTPS" : "UTF8SMTP")
+                      : s->tls ? "ESMTPS" : s->esmtp ? "ESMTP" : "SMTP";
+    if (s->auth_user[0] != '\0')
+        proto = tx->smtputf8 ? "UTF8SMTPSA" : "ESMTPSA";
     smtp_commit_client cl = {
-        .ip = s->client_ip, .helo = s->helo, .tls = s->tls, .t0 = t0,
-        .proto = tx->smtputf8 ? (s->tls ? "UTF8SMTPS" : "UTF8SMTP")
-               : s->tls ? "ESMTPS" : s->esmtp ? "ESMTP" : "SMTP",
+        .ip = s->client_ip, .helo = s->helo, .tls = s->tls, .t0 = t0, .proto = proto,
     };
     return smtp_commit_message_client(env, &cl, tx, &auth, qid, qidlen, jobs);
 }

@@ -22,7 +22,7 @@ static const struct { const char *name, *lower; enum smtp_verb verb; } smtp_verb
     { "DATA", "data", SMTP_VERB_DATA }, { "RSET", "rset", SMTP_VERB_RSET },
     { "NOOP", "noop", SMTP_VERB_NOOP }, { "QUIT", "quit", SMTP_VERB_QUIT },
     { "VRFY", "vrfy", SMTP_VERB_VRFY }, { "STARTTLS", "starttls", SMTP_VERB_STARTTLS },
-    { "BDAT", "bdat", SMTP_VERB_BDAT },
+    { "BDAT", "bdat", SMTP_VERB_BDAT }, { "AUTH", "auth", SMTP_VERB_AUTH },
 };
 
 static enum smtp_path_error smtp_path_take(const char **p, int allow_null, int utf8_ok,
@@ -222,7 +222,7 @@ enum smtp_path_error smtp_mail_parse(const char *arg, int esmtp, smtp_mail_args 
     enum smtp_path_error e = smtp_path_take(&p, 1, 1, out->addr, sizeof out->addr);
     if (e != SMTP_PATH_OK)
         return e;
-    int seen_size = 0, seen_body = 0, seen_envid = 0;
+    int seen_size = 0, seen_body = 0, seen_envid = 0, seen_auth = 0;
     for (;;) {
         char kw[16], val[SMTP_LINE_MAX];
         int has_val;
@@ -261,6 +261,11 @@ enum smtp_path_error smtp_mail_parse(const char *arg, int esmtp, smtp_mail_args 
         } else if (strcasecmp(kw, "ENVID") == 0) {
             if (seen_envid++ || !has_val || strlen(val) > SMTP_ENVID_MAX ||
                 smtp_xtext_decode(val, out->envid, sizeof out->envid) != 0)
+                return SMTP_PATH_BAD_PARAM;
+        } else if (strcasecmp(kw, "AUTH") == 0) {    /* RFC 4954 §5: "<>" or xtext */
+            char authid[SMTP_LINE_MAX];
+            if (seen_auth++ || !has_val || (strcmp(val, "<>") != 0 &&
+                smtp_xtext_decode(val, authid, sizeof authid) != 0))
                 return SMTP_PATH_BAD_PARAM;
         } else {
             return SMTP_PATH_UNKNOWN_PARAM;

@@ -5,7 +5,7 @@
  * verb and its argument text. smtp_mail_parse() and smtp_rcpt_parse() take
  * the argument of MAIL and RCPT: the "FROM:"/"TO:" keyword, the path (via
  * libcommon addr_parse_path) and the ESMTP parameters we support: SIZE=,
- * BODY=, SMTPUTF8, RET=, ENVID= on MAIL; NOTIFY=, ORCPT= on RCPT.
+ * BODY=, SMTPUTF8, RET=, ENVID=, AUTH= (RFC 4954 §5, checked and ignored) on MAIL; NOTIFY=, ORCPT= on RCPT.
  * smtp_bdat_parse() takes the argument of BDAT. smtp_helo_valid() checks
  * an EHLO/HELO argument.
  *
@@ -39,6 +39,7 @@ enum smtp_verb {
     SMTP_VERB_EHLO, SMTP_VERB_HELO, SMTP_VERB_MAIL, SMTP_VERB_RCPT,
     SMTP_VERB_DATA, SMTP_VERB_RSET, SMTP_VERB_NOOP, SMTP_VERB_QUIT,
     SMTP_VERB_VRFY, SMTP_VERB_STARTTLS, SMTP_VERB_BDAT,
+    SMTP_VERB_AUTH,           /* RFC 4954 (smtp_session_auth.c) */
 };
 
 enum smtp_parse_result {

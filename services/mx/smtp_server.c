@@ -40,6 +40,7 @@
 #include "smtp_listen.h"
 #include "smtp_nuisance.h"
 #include "smtp_session.h"
+#include "smtp_submit.h"
 #include "smtp_tls.h"
 #include "smtp_server.h"
 
@@ -55,11 +56,12 @@ typedef struct smtp_listener {
     const char *name;                    /* "smtp" or "smtps" (static) */
     int         implicit_tls;            /* RFC 8314: TLS from the first byte */
     unsigned    proxy;                   /* PROXY_ACCEPT_* mask; 0: off */
+    const smtp_session_cfg *scfg;        /* its policy: srv->scfg (MX) or scfg_sub */
 } smtp_listener;
 
 struct smtp_server {
     service         *svc;                /* borrowed */
-    smtp_listener    lst[2];
+    smtp_listener    lst[3];
     size_t           nlst;
     pthread_t        listener;
     smtp_tls_store  *tls;                /* owned, NULL without a certificate */
@@ -71,6 +73,8 @@ struct smtp_server {
     smtp_dnsbl      *dnsbl;              /* owned, NULL without zones */
     smtp_nuisance   *nuisance;           /* owned: block rules, rate limits */
     smtp_session_cfg scfg;
+    smtp_session_cfg scfg_sub;           /* the SUBMISSION policy (smtp_submit.h) */
+    smtp_submit     *submit;             /* owned */
     smtp_commit_env  cenv;
     char             hostname[256];
     const char      *rewrite_url;        /* owned by svc->cfg */
@@ -117,6 +121,9 @@ static void  smtp_conn_done(smtp_conn *c);
 static int   smtp_conn_flush(smtp_conn *c);
 static long  smtp_conn_read(smtp_conn *c, char *p, size_t n);
 static enum smtp_rcpt_verdict smtp_conn_rcpt(void *arg, const char *addr);
+static enum smtp_cred smtp_conn_auth_check(void *arg, const char *user, const char *pass);
+static enum smtp_cred smtp_conn_sender_check(void *arg, const char *user, const char *from);
+static void  smtp_conn_tls_session(smtp_conn *c);
 static int   smtp_conn_commit(void *arg, smtp_session *s, smtp_tx *tx, char *qid, size_t qidlen);
 static int   smtp_conn_mail(void *arg, smtp_session *s, smtp_tx *tx);
 static void  smtp_conn_reply(void *arg, smtp_session *s, int code, const char *text);
@@ -134,7 +141,7 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
     const config *cfg = svc->cfg;
     smtp_server *srv = xcalloc(1, sizeof *srv);
     srv->svc = svc;
-    srv->lst[0].fd = srv->lst[1].fd = -1;
+    srv->lst[0].fd = srv->lst[1].fd = srv->lst[2].fd = -1;
 
     const char *host = config_get(cfg, "MAILYARD_HOSTNAME", NULL);
     char sysname[256] = "localhost";
@@ -180,10 +187,19 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
     /* listeners and their PROXY policy */
     const char *smtp_spec = config_get(cfg, "MAILYARD_SMTP_LISTEN", "127.0.0.1:2525");
     const char *smtps_spec = config_get(cfg, "MAILYARD_SMTPS_LISTEN", "");
-    unsigned proxy_smtp, proxy_smtps;
+    const char *sub_spec = config_get(cfg, "MAILYARD_SUBMISSION_LISTEN", "");
+    const char *smtps_policy = config_get(cfg, "MAILYARD_SMTPS_POLICY", "submission");
+    unsigned proxy_smtp, proxy_smtps, proxy_sub;
     if (smtp_listen_proxy_mode(config_get(cfg, "MAILYARD_SMTP_PROXY_PROTOCOL", "off"), &proxy_smtp) != 0 ||
-        smtp_listen_proxy_mode(config_get(cfg, "MAILYARD_SMTPS_PROXY_PROTOCOL", "off"), &proxy_smtps) != 0) {
-        snprintf(err, errlen, "MAILYARD_SMTP(S)_PROXY_PROTOCOL must be off, v1, v2 or any");
+        smtp_listen_proxy_mode(config_get(cfg, "MAILYARD_SMTPS_PROXY_PROTOCOL", "off"), &proxy_smtps) != 0 ||
+        smtp_listen_proxy_mode(config_get(cfg, "MAILYARD_SUBMISSION_PROXY_PROTOCOL", "off"),
+                               &proxy_sub) != 0) {
+        snprintf(err, errlen, "MAILYARD_SMTP(S)/SUBMISSION_PROXY_PROTOCOL must be off, v1, v2 or any");
+        free(srv);
+        return NULL;
+    }
+    if (strcmp(smtps_policy, "submission") != 0 && strcmp(smtps_policy, "mx") != 0) {
+        snprintf(err, errlen, "MAILYARD_SMTPS_POLICY must be submission or mx");
         free(srv);
         return NULL;
     }
@@ -210,8 +226,9 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
             return NULL;
         }
     }
-    if (*smtps_spec != '\0' && srv->tls == NULL) {
-        snprintf(err, errlen, "MAILYARD_SMTPS_LISTEN needs MAILYARD_TLS_CERT_FILE/KEY_FILE");
+    if ((*smtps_spec != '\0' || *sub_spec != '\0') && srv->tls == NULL) {
+        snprintf(err, errlen, "MAILYARD_SMTPS_LISTEN and MAILYARD_SUBMISSION_LISTEN need "
+                 "MAILYARD_TLS_CERT_FILE/KEY_FILE");
         smtp_cidr_free(srv->proxy_trusted);
         free(srv);
         return NULL;
@@ -229,6 +246,10 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
     srv->scfg.on_reply = smtp_conn_reply;
     srv->scfg.on_command = smtp_conn_command;
     srv->scfg.mail_check = smtp_conn_mail;
+    srv->scfg_sub = srv->scfg;               /* submission: the same plus AUTH */
+    srv->scfg_sub.submission = 1;
+    srv->scfg_sub.auth_check = smtp_conn_auth_check;
+    srv->scfg_sub.sender_check = smtp_conn_sender_check;
 
     static const char *const code_label[] = { "code", NULL };
     static const char *const version_label[] = { "version", NULL };
@@ -290,6 +311,7 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
         return NULL;
     }
     srv->cache = rcpt_cache_create((int)ttl, SMTP_RCPT_CACHE_MAX);
+    srv->submit = smtp_submit_create(svc->db, SMTP_DB_TIMEOUT_MS);
     srv->per_ip = smtp_iplimit_create((size_t)srv->max_conns, max_per_ip);
 
     pthread_condattr_t ca;
@@ -300,16 +322,26 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
     pthread_condattr_destroy(&ca);
 
     srv->lst[0] = (smtp_listener){ .fd = -1, .name = "smtp", .implicit_tls = 0,
-                                   .proxy = proxy_smtp };
+                                   .proxy = proxy_smtp, .scfg = &srv->scfg };
     srv->lst[0].fd = smtp_listen_bind("MAILYARD_SMTP_LISTEN", smtp_spec, err, errlen);
     srv->nlst = 1;
     int ok = srv->lst[0].fd >= 0;
     if (ok && *smtps_spec != '\0') {
         srv->lst[1] = (smtp_listener){ .fd = -1, .name = "smtps", .implicit_tls = 1,
-                                       .proxy = proxy_smtps };
+                                       .proxy = proxy_smtps,
+                                       .scfg = strcmp(smtps_policy, "mx") == 0
+                                               ? &srv->scfg : &srv->scfg_sub };
         srv->lst[1].fd = smtp_listen_bind("MAILYARD_SMTPS_LISTEN", smtps_spec, err, errlen);
         srv->nlst = 2;
         ok = srv->lst[1].fd >= 0;
+    }
+    if (ok && *sub_spec != '\0') {          /* port 587 style: STARTTLS, SUBMISSION */
+        srv->lst[srv->nlst] = (smtp_listener){ .fd = -1, .name = "submission",
+                                               .implicit_tls = 0, .proxy = proxy_sub,
+                                               .scfg = &srv->scfg_sub };
+        srv->lst[srv->nlst].fd = smtp_listen_bind("MAILYARD_SUBMISSION_LISTEN", sub_spec,
+                                                  err, errlen);
+        ok = srv->lst[srv->nlst++].fd >= 0;
     }
     if (ok && pthread_create(&srv->listener, NULL, smtp_server_accept_loop, srv) != 0) {
         snprintf(err, errlen, "cannot start the SMTP listener thread");
@@ -321,6 +353,7 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
                 close(srv->lst[i].fd);
         rcpt_cache_free(srv->cache);
         smtp_nuisance_free(srv->nuisance);
+        smtp_submit_free(srv->submit);
         smtp_dnsbl_free(srv->dnsbl);
         smtp_auth_free(srv->cenv.auth);
         smtp_tls_store_free(srv->tls);
@@ -332,6 +365,7 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
         return NULL;
     }
     log_info("smtp listening", "listen", smtp_spec, "smtps", smtps_spec,
+             "submission", sub_spec, "smtps_policy", smtps_policy,
              "hostname", srv->hostname, "tls", srv->tls ? "yes" : "no",
              "bare_lf", bare_lf);
     return srv;
@@ -346,7 +380,7 @@ static void *smtp_server_accept_loop(void *arg)
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0)
         fatal("smtp listener: pthread attributes");
     while (!atomic_load(&srv->stopping)) {
-        struct pollfd pfd[2];
+        struct pollfd pfd[3];
         for (size_t i = 0; i < srv->nlst; i++)
             pfd[i] = (struct pollfd){ .fd = srv->lst[i].fd, .events = POLLIN };
         if (poll(pfd, (nfds_t)srv->nlst, 250) <= 0)
@@ -450,12 +484,13 @@ static long smtp_conn_read(smtp_conn *c, char *p, size_t n)
 static enum smtp_rcpt_verdict smtp_conn_rcpt(void *arg, const char *addr)
 {
     smtp_conn *c = arg;
-    if (c->srv->dnsbl != NULL && !c->dnsbl_done) {   /* once per connection */
+    int authed = c->sess != NULL && c->sess->auth_user[0] != '\0';   /* submission */
+    if (!authed && c->srv->dnsbl != NULL && !c->dnsbl_done) {   /* once per connection */
         c->dnsbl_done = 1;
         c->dnsbl_listed = smtp_dnsbl_check(c->srv->dnsbl, c->ip, c->dnsbl_zones,
                                            sizeof c->dnsbl_zones);
     }
-    if (c->dnsbl_listed && c->sess != NULL && c->sess->tx != NULL) {
+    if (!authed && c->dnsbl_listed && c->sess != NULL && c->sess->tx != NULL) {
         smtp_tx *tx = c->sess->tx;
         tx->reply_code = 554;
         tx->reply_reason = "dnsbl";
@@ -463,29 +498,56 @@ static enum smtp_rcpt_verdict smtp_conn_rcpt(void *arg, const char *addr)
                  "5.7.1 Service unavailable; client [%s] listed by %s", c->ip, c->dnsbl_zones);
         return SMTP_RCPT_REFUSED;
     }
-    /* block rules, rate limits; user: the AUTH user name once AUTH lands */
+    /* block rules, rate limits (per IP, and per user after AUTH) */
     if (c->sess != NULL && c->sess->tx != NULL &&
-        smtp_nuisance_rcpt(c->srv->nuisance, c->ip, NULL, addr, c->sess->tx) != 0)
+        smtp_nuisance_rcpt(c->srv->nuisance, c->ip, authed ? c->sess->auth_user : NULL,
+                           addr, c->sess->tx) != 0)
         return SMTP_RCPT_REFUSED;
     if (c->http == NULL)
         c->http = httpc_create(c->srv->rewrite_url, c->srv->svc->admin_token,
                                SMTP_HTTP_TIMEOUT_MS);
-    return rcpt_check(c->http, c->srv->cache, addr);
+    enum smtp_rcpt_verdict v = rcpt_check(c->http, c->srv->cache, addr);
+    /* an authenticated user may relay anywhere; local recipients were
+     * still checked by rewrite */
+    return authed && v == SMTP_RCPT_RELAY_DENIED ? SMTP_RCPT_ACCEPT : v;
+}
+
+static enum smtp_cred smtp_conn_auth_check(void *arg, const char *user, const char *pass)
+{
+    smtp_conn *c = arg;
+    return smtp_submit_auth(c->srv->submit, user, pass);
+}
+
+static enum smtp_cred smtp_conn_sender_check(void *arg, const char *user, const char *from)
+{
+    smtp_conn *c = arg;
+    return smtp_submit_sender(c->srv->submit, user, from);
+}
+
+/* TLS is up: tell the session; on a submission listener a registered
+ * client certificate authenticates it (smtp_submit.h). */
+static void smtp_conn_tls_session(smtp_conn *c)
+{
+    smtp_session_tls_started(c->sess);
+    if (c->lst->scfg->submission)
+        smtp_submit_client_cert(c->srv->submit, c->ssl, c->sess);
 }
 
 static int smtp_conn_commit(void *arg, smtp_session *s, smtp_tx *tx, char *qid, size_t qidlen)
 {
     smtp_conn *c = arg;
+    if (s->auth_user[0] != '\0' && smtp_submit_from_check(c->srv->submit, s, tx) != 0)
+        return -1;                           /* submission: From: not granted */
     return smtp_commit_message(&c->srv->cenv, s, tx, qid, qidlen, &c->pending);
 }
 
-/* MAIL FROM: block rules and rate limits (smtp_nuisance.h); the user is
- * the AUTH user name once AUTH lands (NULL: none). */
+/* MAIL FROM: block rules and rate limits (smtp_nuisance.h), per IP and,
+ * after AUTH, per user. */
 static int smtp_conn_mail(void *arg, smtp_session *s, smtp_tx *tx)
 {
     smtp_conn *c = arg;
-    (void)s;
-    return smtp_nuisance_mail(c->srv->nuisance, c->ip, NULL, tx);
+    return smtp_nuisance_mail(c->srv->nuisance, c->ip,
+                              s->auth_user[0] != '\0' ? s->auth_user : NULL, tx);
 }
 
 static void smtp_conn_reply(void *arg, smtp_session *s, int code, const char *text)
@@ -607,7 +669,7 @@ static int smtp_conn_tls_start(smtp_conn *c)
     smtp_server *srv = c->srv;
     char err[256];
     SSL_CTX *ctx = smtp_tls_store_get(srv->tls, atomic_load(&srv->svc->shutdown.reload_gen));
-    c->ssl = smtp_tls_accept(ctx, c->fd, err, sizeof err);
+    c->ssl = smtp_tls_accept(ctx, c->fd, c->lst->scfg->submission, err, sizeof err);
     smtp_tls_ctx_free(ctx);                   /* the SSL holds its own reference */
     if (c->ssl == NULL) {
         log_info("tls handshake failed", "client", c->ip, "error", err);
@@ -681,9 +743,9 @@ static void *smtp_conn_main(void *arg)
         return NULL;
     }
 
-    c->sess = smtp_session_create(&srv->scfg, c->ip, c);
+    c->sess = smtp_session_create(c->lst->scfg, c->ip, c);
     if (c->ssl != NULL)
-        smtp_session_tls_started(c->sess);
+        smtp_conn_tls_session(c);
     metrics_counter_inc(srv->m_replies, "220");
     time_t last = smtp_now();
     char rbuf[SMTP_FEED_MAX];
@@ -745,7 +807,7 @@ static void *smtp_conn_main(void *arg)
                 why = "tls handshake failed";
                 break;
             }
-            smtp_session_tls_started(s);
+            smtp_conn_tls_session(c);
         }
     }
     if (c->sess->state != SMTP_STATE_CLOSED && strcmp(why, "session ended") == 0)
@@ -807,6 +869,7 @@ void smtp_server_stop(smtp_server *srv)
     log_info("smtp stopped");
     rcpt_cache_free(srv->cache);
     smtp_nuisance_free(srv->nuisance);
+    smtp_submit_free(srv->submit);
     smtp_dnsbl_free(srv->dnsbl);
     smtp_auth_free(srv->cenv.auth);
     smtp_tls_store_free(srv->tls);

@@ -2,8 +2,11 @@
  * smtp_server.h - the SMTP listeners and their connections (I/O only; the
  * protocol is in smtp_session.c).
  *
- * Listeners: MAILYARD_SMTP_LISTEN (STARTTLS offered) and, if set,
- * MAILYARD_SMTPS_LISTEN (implicit TLS, RFC 8314). Each may require a PROXY
+ * Listeners: MAILYARD_SMTP_LISTEN (STARTTLS offered, MX policy) and, if
+ * set, MAILYARD_SMTPS_LISTEN (implicit TLS, RFC 8314; policy
+ * MAILYARD_SMTPS_POLICY, submission by default) and
+ * MAILYARD_SUBMISSION_LISTEN (STARTTLS, SUBMISSION policy: AUTH, grants
+ * and client certificates through smtp_submit.h). Each may require a PROXY
  * header (v1/v2) from MAILYARD_SMTP_PROXY_TRUSTED_NETWORKS; the proxied
  * address is the client's from then on. Before the greeting: the PROXY
  * header, the per-IP limit (MAILYARD_SMTP_MAX_CONN_PER_IP, "421 4.7.0"),

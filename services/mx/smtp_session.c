@@ -35,6 +35,7 @@ static void smtp_session_bdat_end(smtp_session *s);
 static void smtp_session_data_start(smtp_session *s, unsigned opts);
 static int  smtp_cmd_starttls(smtp_session *s, const smtp_cmd *c);
 static void smtp_session_reset(smtp_session *s);
+static void smtp_session_line_too_long(smtp_session *s);
 
 smtp_session *smtp_session_create(const smtp_session_cfg *cfg, const char *client_ip,
                                   void *arg)
@@ -56,6 +57,7 @@ void smtp_session_free(smtp_session *s)
     if (s == NULL)
         return;
     smtp_session_tx_rollback(s);
+    smtp_sasl_clear(&s->sasl);
     buf_release(&s->in);
     buf_release(&s->out);
     free(s);
@@ -97,6 +99,11 @@ int smtp_session_in_data(const smtp_session *s)
     return s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT;
 }
 
+void smtp_session_reply(smtp_session *s, int code, const char *text)
+{
+    smtp_reply(s, code, "%s", text);
+}
+
 void smtp_session_abort(smtp_session *s, int code, const char *text)
 {
     if (s->state == SMTP_STATE_CLOSED)
@@ -123,6 +130,14 @@ static void smtp_reply(smtp_session *s, int code, const char *fmt, ...)
         if (s->cfg->max_errors > 0 && s->errors >= s->cfg->max_errors)
             smtp_session_abort(s, 421, "4.7.0 Error: too many errors");
     }
+}
+
+/* 500 for an over-long line; it also ends an AUTH exchange (its response
+ * was lost, and the next lines must be commands again). */
+static void smtp_session_line_too_long(smtp_session *s)
+{
+    smtp_sasl_clear(&s->sasl);
+    smtp_reply(s, 500, "5.5.2 Error: line too long");
 }
 
 enum smtp_action smtp_session_feed(smtp_session *s, const char *p, size_t n)
@@ -155,14 +170,14 @@ enum smtp_action smtp_session_feed(smtp_session *s, const char *p, size_t n)
         if (s->discarding) {
             if (lf != NULL) {
                 s->discarding = 0;
-                smtp_reply(s, 500, "5.5.2 Error: line too long");
+                smtp_session_line_too_long(s);
             }
             continue;
         }
         if (s->in.len + chunk > SMTP_LINE_MAX) {
             buf_reset(&s->in);
             if (lf != NULL)
-                smtp_reply(s, 500, "5.5.2 Error: line too long");
+                smtp_session_line_too_long(s);
             else
                 s->discarding = 1;
             continue;
@@ -194,6 +209,10 @@ enum smtp_action smtp_session_feed(smtp_session *s, const char *p, size_t n)
 
 static void smtp_session_command(smtp_session *s, const char *line, size_t len)
 {
+    if (smtp_sasl_active(&s->sasl)) {  /* an AUTH response, not a command */
+        smtp_session_auth_line(s, line, len);
+        return;
+    }
     smtp_cmd c;
     enum smtp_parse_result r = smtp_cmd_parse(line, len, &c);
     if (r != SMTP_PARSE_OK) {
@@ -209,7 +228,8 @@ static void smtp_session_command(smtp_session *s, const char *line, size_t len)
         return;
     }
     int need_helo = c.verb == SMTP_VERB_MAIL || c.verb == SMTP_VERB_RCPT ||
-                    c.verb == SMTP_VERB_DATA || c.verb == SMTP_VERB_STARTTLS;
+                    c.verb == SMTP_VERB_DATA || c.verb == SMTP_VERB_STARTTLS ||
+                    c.verb == SMTP_VERB_AUTH;
     if (need_helo && s->helo[0] == '\0') {
         smtp_reply(s, 503, "5.5.1 Error: send HELO/EHLO first");
         return;
@@ -235,6 +255,7 @@ static void smtp_session_command(smtp_session *s, const char *line, size_t len)
     case SMTP_VERB_STARTTLS:
         s->tls_pending = smtp_cmd_starttls(s, &c);
         break;
+    case SMTP_VERB_AUTH:     smtp_session_auth_cmd(s, c.arg); break;
     case SMTP_VERB_BDAT:
     case SMTP_VERB_UNKNOWN:
         panic("smtp_session_command: verb not dispatched");
@@ -266,9 +287,10 @@ static void smtp_cmd_ehlo(smtp_session *s, const smtp_cmd *c)
     }
     if (buf_printf(&s->out, "250-%s\r\n250-PIPELINING\r\n250-SIZE %zu\r\n"
                    "250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n"
-                   "%s250 ENHANCEDSTATUSCODES\r\n",
+                   "%s%s250 ENHANCEDSTATUSCODES\r\n",
                    s->cfg->hostname, s->cfg->max_message_size,
-                   s->cfg->tls_available && !s->tls ? "250-STARTTLS\r\n" : "") != 0)
+                   s->cfg->tls_available && !s->tls ? "250-STARTTLS\r\n" : "",
+                   smtp_session_auth_ehlo(s)) != 0)
         panic("smtp reply buffer full");
     if (s->cfg->on_reply != NULL)
         s->cfg->on_reply(s->arg, s, 250, "ENHANCEDSTATUSCODES");
@@ -300,6 +322,8 @@ static void smtp_cmd_mail(smtp_session *s, const smtp_cmd *c)
         smtp_reply(s, 552, "5.3.4 Message size exceeds fixed maximum message size");
         return;
     }
+    if (!smtp_session_auth_mail(s, a.addr))    /* submission: AUTH, sender grants */
+        return;
     smtp_tx *tx = xcalloc(1, sizeof *tx);
     memcpy(tx->mail_from, a.addr, sizeof tx->mail_from);
     tx->declared_size = a.size;

@@ -49,6 +49,7 @@
 #include "buf.h"
 #include "smtp_parse.h"
 #include "smtp_data.h"
+#include "smtp_sasl.h"
 
 #define SMTP_FEED_MAX 4096
 
@@ -107,6 +108,14 @@ typedef void (*smtp_command_fn)(void *arg, const char *verb);
  * with tx->reply_code/reply_text/reply_reason (else 550 5.7.1) and the
  * transaction is rolled back. */
 typedef int  (*smtp_mail_fn)(void *arg, struct smtp_session *s, smtp_tx *tx);
+/* Submission (smtp_session_auth.c). auth_check: are these credentials
+ * valid? SMTP_CRED_OK, SMTP_CRED_BAD (535 5.7.8) or SMTP_CRED_TEMPFAIL
+ * (454 4.7.0). sender_check: may the authenticated user send as
+ * mail_from ("" for the null sender)? Same results (553 5.7.1 / 451 4.7.1). */
+enum smtp_cred { SMTP_CRED_OK = 0, SMTP_CRED_BAD, SMTP_CRED_TEMPFAIL };
+typedef enum smtp_cred (*smtp_auth_check_fn)(void *arg, const char *user, const char *pass);
+typedef enum smtp_cred (*smtp_sender_check_fn)(void *arg, const char *user,
+                                                const char *mail_from);
 
 typedef struct smtp_session_cfg {
     const char    *hostname;
@@ -121,6 +130,11 @@ typedef struct smtp_session_cfg {
     smtp_reply_fn  on_reply;        /* may be NULL */
     smtp_command_fn on_command;     /* may be NULL */
     smtp_mail_fn   mail_check;      /* may be NULL */
+    /* the SUBMISSION policy (RFC 6409/8314): AUTH offered after TLS and
+     * required before MAIL; 0: the MX policy (no AUTH) */
+    int            submission;
+    smtp_auth_check_fn   auth_check;    /* required when submission */
+    smtp_sender_check_fn sender_check;  /* may be NULL: any sender */
 } smtp_session_cfg;
 
 typedef struct smtp_session {
@@ -140,6 +154,10 @@ typedef struct smtp_session {
     unsigned long long bdat_left;           /* octets of the BDAT chunk to read */
     int    bdat_last;                       /* the chunk is the LAST one */
     int    bdat_refused;                    /* reply code for a refused chunk, 0 */
+    smtp_sasl sasl;                         /* an AUTH exchange in progress */
+    char   auth_user[SMTP_SASL_FIELD_MAX + 1]; /* "" until authenticated */
+    const char *auth_method;                /* "PLAIN", "LOGIN", "certificate" (static) */
+    int    auth_failures;                   /* 535s in this session */
 } smtp_session;
 
 /* Creates a session and queues the 220 greeting in s->out. */
@@ -156,5 +174,21 @@ void smtp_session_tx_rollback(smtp_session *s);
  * chunk, RFC 5321 §4.5.3.2.5 "data block" timeout), else 0 (waiting for a
  * command, §4.5.3.2.7). */
 int  smtp_session_in_data(const smtp_session *s);
+/* Queues a reply from the session's helper modules (smtp_session_auth.c);
+ * counts errors like every other reply. */
+void smtp_session_reply(smtp_session *s, int code, const char *text);
+
+/* --- smtp_session_auth.c: AUTH (RFC 4954) and the submission policy --- */
+#define SMTP_AUTH_MAX_FAILURES 3     /* then 421 4.7.0 and close */
+/* The EHLO line "250-AUTH PLAIN LOGIN\r\n" when AUTH is offered, else "". */
+const char *smtp_session_auth_ehlo(const smtp_session *s);
+void smtp_session_auth_cmd(smtp_session *s, const char *arg);
+/* A response line of an AUTH exchange (smtp_sasl_active(&s->sasl)). */
+void smtp_session_auth_line(smtp_session *s, const char *line, size_t len);
+/* Submission checks at MAIL: 1 to go on, 0 after a refusal reply (530
+ * without authentication, 553/451 from sender_check). */
+int  smtp_session_auth_mail(smtp_session *s, const char *mail_from);
+/* Marks the session authenticated (e.g. by a client certificate). */
+void smtp_session_auth_set(smtp_session *s, const char *user, const char *method);
 
 #endif

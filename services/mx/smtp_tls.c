@@ -70,12 +70,29 @@ void smtp_tls_ctx_free(SSL_CTX *ctx)
     SSL_CTX_free(ctx);                /* accepts NULL */
 }
 
-SSL *smtp_tls_accept(SSL_CTX *ctx, int fd, char *err, size_t errlen)
+/* Client certificates are pinned by fingerprint, not validated. */
+static int smtp_tls_verify_any(int preverify_ok, X509_STORE_CTX *x)
+{
+    (void)preverify_ok;
+    (void)x;
+    return 1;
+}
+
+SSL *smtp_tls_accept(SSL_CTX *ctx, int fd, int client_cert, char *err, size_t errlen)
 {
     SSL *ssl = SSL_new(ctx);
     if (ssl == NULL) {
         smtp_tls_error("SSL_new", err, errlen);
         return NULL;
+    }
+    if (client_cert) {
+        static const unsigned char sid[] = "mailyard-submission";
+        SSL_set_verify(ssl, SSL_VERIFY_PEER, smtp_tls_verify_any);
+        if (SSL_set_session_id_context(ssl, sid, sizeof sid - 1) != 1) {
+            smtp_tls_error("SSL_set_session_id_context", err, errlen);
+            SSL_free(ssl);
+            return NULL;
+        }
     }
     if (SSL_set_fd(ssl, fd) != 1 || SSL_accept(ssl) != 1) {
         smtp_tls_error("TLS handshake", err, errlen);

@@ -23,6 +23,8 @@ STACK_CONFIG = {"extra_env": {"mx": {
     "MAILYARD_SMTP_PROXY_PROTOCOL": "any",
     "MAILYARD_SMTPS_LISTEN": "127.0.0.1:%d" % SMTPS_PORT,
     "MAILYARD_SMTPS_PROXY_PROTOCOL": "v2",
+    # MX-style mail on the implicit-TLS listener: its default policy is submission
+    "MAILYARD_SMTPS_POLICY": "mx",
     "MAILYARD_SMTP_PROXY_TRUSTED_NETWORKS": "127.0.0.1/32, ::1",
 }}}
 

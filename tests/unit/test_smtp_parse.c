@@ -51,7 +51,9 @@ static void test_unknown_and_garbage(void **state)
     assert_int_equal(parse("MAILFROM:<a@b>", &c), SMTP_PARSE_UNKNOWN);
     assert_int_equal(parse("", &c), SMTP_PARSE_UNKNOWN);
     assert_int_equal(parse(" EHLO x", &c), SMTP_PARSE_UNKNOWN);
-    assert_int_equal(parse("AUTH PLAIN", &c), SMTP_PARSE_UNKNOWN);
+    assert_int_equal(parse("AUTHX PLAIN", &c), SMTP_PARSE_UNKNOWN);
+    assert_int_equal(parse("AUTH PLAIN", &c), SMTP_PARSE_OK);          /* RFC 4954 */
+    assert_int_equal(c.verb, SMTP_VERB_AUTH);
     assert_int_equal(parse("EHLO \x01x", &c), SMTP_PARSE_BAD_BYTES);
     assert_int_equal(parse("EHLO caf\xc3\xa9", &c), SMTP_PARSE_OK);   /* UTF-8: EHLO refuses it */
     assert_true(c.utf8);
@@ -104,7 +106,10 @@ static void test_mail_errors(void **state)
     assert_int_equal(smtp_mail_parse("FROM:<a@b> SIZE=9999999999999999999999", 1, &a),
                      SMTP_PATH_BAD_PARAM);
     assert_int_equal(smtp_mail_parse("FROM:<a@b> BODY=BINARYMIME", 1, &a), SMTP_PATH_BAD_PARAM);
-    assert_int_equal(smtp_mail_parse("FROM:<a@b> AUTH=<>", 1, &a), SMTP_PATH_UNKNOWN_PARAM);
+    assert_int_equal(smtp_mail_parse("FROM:<a@b> AUTH=<>", 1, &a), SMTP_PATH_OK);   /* RFC 4954 §5 */
+    assert_int_equal(smtp_mail_parse("FROM:<a@b> AUTH=<> AUTH=<>", 1, &a), SMTP_PATH_BAD_PARAM);
+    assert_int_equal(smtp_mail_parse("FROM:<a@b> AUTH", 1, &a), SMTP_PATH_BAD_PARAM);
+    assert_int_equal(smtp_mail_parse("FROM:<a@b> XFOO=1", 1, &a), SMTP_PATH_UNKNOWN_PARAM);
     /* parameters need EHLO */
     assert_int_equal(smtp_mail_parse("FROM:<a@b> SIZE=10", 0, &a), SMTP_PATH_UNKNOWN_PARAM);
     /* path length limit: local part over 64 octets */

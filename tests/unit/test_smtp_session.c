@@ -15,6 +15,8 @@
 #include "../../services/mx/smtp_parse.c"
 #include "../../services/mx/smtp_data.c"
 #include "../../services/mx/smtp_session.c"
+#include "../../services/mx/smtp_sasl.c"
+#include "../../services/mx/smtp_session_auth.c"
 
 typedef struct fake {
     int    commit_fail;
