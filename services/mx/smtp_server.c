@@ -277,6 +277,14 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
         free(srv);
         return NULL;
     }
+    if (smtp_rspamd_create(cfg, mr, &srv->cenv.rspamd, err, errlen) != 0) {
+        smtp_dnsbl_free(srv->dnsbl);
+        smtp_auth_free(srv->cenv.auth);
+        smtp_tls_store_free(srv->tls);
+        smtp_cidr_free(srv->proxy_trusted);
+        free(srv);
+        return NULL;
+    }
     srv->cache = rcpt_cache_create((int)ttl, SMTP_RCPT_CACHE_MAX);
     srv->per_ip = smtp_iplimit_create((size_t)srv->max_conns, max_per_ip);
 
@@ -308,6 +316,7 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
             if (srv->lst[i].fd >= 0)
                 close(srv->lst[i].fd);
         rcpt_cache_free(srv->cache);
+        smtp_rspamd_free(srv->cenv.rspamd);
         smtp_dnsbl_free(srv->dnsbl);
         smtp_auth_free(srv->cenv.auth);
         smtp_tls_store_free(srv->tls);
@@ -770,6 +779,7 @@ void smtp_server_stop(smtp_server *srv)
     pthread_mutex_unlock(&srv->lock);
     log_info("smtp stopped");
     rcpt_cache_free(srv->cache);
+    smtp_rspamd_free(srv->cenv.rspamd);
     smtp_dnsbl_free(srv->dnsbl);
     smtp_auth_free(srv->cenv.auth);
     smtp_tls_store_free(srv->tls);

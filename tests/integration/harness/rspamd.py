@@ -15,6 +15,8 @@ run, log) moved into a temp dir through --var, so nothing under /etc or
     so SPF/DKIM/DMARC/ARC look-ups hit the test zones;
   - no Redis (the modules that need it stay off), no network modules
     (RBL/SURBL, fuzzy, ASN, ...), hyperscan off (a quick start);
+  - a test-only rule gives "soft reject" to a Subject containing
+    SOFT_REJECT_MARKER;
   - SPF/DKIM/DMARC/ARC also check loopback clients (check_local), because
     every test client is 127.0.0.1.
 rspamd refuses to run as root unless told which user to become: when we
@@ -42,6 +44,25 @@ _DISABLED = ("rbl", "surbl", "fuzzy_check", "asn", "neural", "ratelimit", "greyl
              "phishing", "emails", "rspamd_update", "dcc", "antivirus",
              "external_services", "clickhouse", "elastic", "metric_exporter",
              "bimi", "p0f", "spamtrap", "dkim_signing")
+
+# A test-only rule: a Subject with this marker gets rspamd's "soft reject"
+# action (nothing else in a stock rspamd gives it on demand).
+SOFT_REJECT_MARKER = "MAILYARD-TEST-SOFT-REJECT"
+_SOFT_REJECT_LUA = """
+rspamd_config:register_symbol({
+  name = 'MAILYARD_TEST_SOFT_REJECT',
+  type = 'prefilter',
+  priority = 10,
+  callback = function(task)
+    local subject = task:get_subject() or ''
+    if subject:find('%s', 1, true) then
+      task:set_pre_result('soft reject', 'test soft reject')
+      return true
+    end
+    return false
+  end,
+})
+""" % SOFT_REJECT_MARKER
 
 
 def available():
@@ -98,6 +119,7 @@ class Rspamd:
                   % (self.dns_port, self.task_timeout_s, os.path.join(self.base, "db")))
         self._put("override.d/logging.inc",
                   'type = "file";\nfilename = "%s";\nlevel = "info";\n' % self.logfile)
+        self._put("rspamd.local.lua", _SOFT_REJECT_LUA)
         for m in ("spf", "dkim", "dmarc", "arc"):
             self._put("local.d/%s.conf" % m, "check_local = true;\ncheck_authed = true;\n")
         for m in _DISABLED:
