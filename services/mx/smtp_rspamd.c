@@ -30,6 +30,7 @@
 #include "smtp_rspamd.h"
 
 #define SMTP_RSPAMD_POOL_MAX     16
+#define SMTP_RSPAMD_READ_SYMBOLS 4096    /* symbols of a reply looked at */
 #define SMTP_RSPAMD_MAX_OPTIONS  4
 #define SMTP_RSPAMD_OPTION_MAX   64
 #define SMTP_RSPAMD_HDR_FIELDS   1000
@@ -195,16 +196,22 @@ static void smtp_rspamd_clean(const char *in, char *out, size_t outlen)
     out[k] = '\0';
 }
 
-/* The symbols as "NAME(score)[opt,opt];" items, one per folded line.
- * Stops before SMTP_RSPAMD_MAX_SYMBOLS or outlen would be passed. */
+/* Appends the symbols as ";\r\n\tNAME(score)[opt,opt]" items (one per
+ * folded line), highest scores first; stops at SMTP_RSPAMD_MAX_SYMBOLS or
+ * before outlen would be passed. */
 static int smtp_rspamd_symbols_format(const json_t *symbols, char *out, size_t outlen)
 {
-    smtp_rspamd_sym syms[SMTP_RSPAMD_MAX_SYMBOLS];
+    size_t cap = json_object_size(symbols);
+    if (cap > SMTP_RSPAMD_READ_SYMBOLS)
+        cap = SMTP_RSPAMD_READ_SYMBOLS;
+    if (cap == 0)
+        return 0;
+    smtp_rspamd_sym *syms = xcalloc(cap, sizeof *syms);
     size_t n = 0, len = strlen(out);
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)symbols, key, v) {
-        if (n == SMTP_RSPAMD_MAX_SYMBOLS)
+        if (n == cap)
             break;
         json_t *sc = json_object_get(v, "score");
         syms[n].name = key;
@@ -213,7 +220,7 @@ static int smtp_rspamd_symbols_format(const json_t *symbols, char *out, size_t o
         n++;
     }
     qsort(syms, n, sizeof syms[0], smtp_rspamd_sym_cmp);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && i < SMTP_RSPAMD_MAX_SYMBOLS; i++) {
         char name[64], item[400], opts[SMTP_RSPAMD_MAX_OPTIONS * (SMTP_RSPAMD_OPTION_MAX + 1)];
         smtp_rspamd_clean(syms[i].name, name, sizeof name);
         opts[0] = '\0';
@@ -237,6 +244,7 @@ static int smtp_rspamd_symbols_format(const json_t *symbols, char *out, size_t o
         memcpy(out + len, item, (size_t)w + 1);
         len += (size_t)w;
     }
+    free(syms);
     return 0;
 }
 
