@@ -2,7 +2,8 @@
 docs/mx.md "Spam scanning"): a GTUBE message is refused with 550 5.7.1
 (metrics reason "spam"), a clean one is delivered with the X-Spam-* fields
 (incoming forged copies removed) and rspamd saw the envelope and client;
-rspamd's "soft reject" gives 451 4.7.1; MAILYARD_MX_RSPAMD_REJECT_SCORE
+rspamd's "soft reject" gives 451 4.7.1; behind PROXY, rspamd gets the
+proxied client address; MAILYARD_MX_RSPAMD_REJECT_SCORE
 overrides rspamd's action; with rspamd stopped the message is accepted
 unscanned (fail open) or refused with 451 4.7.1 when fail open is off.
 
@@ -15,6 +16,7 @@ import requests
 from harness import unique
 from harness.rspamd import SOFT_REJECT_MARKER, Rspamd, available
 from harness.smtp import make_message
+from test_mx_dnsbl import Conn
 
 pytestmark = pytest.mark.skipif(not available(), reason="rspamd is not installed "
                                 "(deploy/local/deps.sh)")
@@ -135,6 +137,37 @@ def test_soft_reject_is_a_temporary_failure(scanned):
     code, text = transaction(st, "s-%s@sender.test" % uid, alias, data)
     assert code == 451 and text.startswith("4.7.1"), (code, text)
     assert metric(st, "mailyard_smtp_rspamd_scans_total", result="soft_reject") == before + 1
+
+
+def test_rspamd_gets_the_proxied_client(scanned):
+    st, r = scanned
+    restart_mx(st, MAILYARD_MX_RSPAMD_URL=r.url, MAILYARD_MX_RSPAMD_TIMEOUT_MS="20000",
+               MAILYARD_SMTP_PROXY_PROTOCOL="v1",
+               MAILYARD_SMTP_PROXY_TRUSTED_NETWORKS="127.0.0.1/32")
+    try:
+        uid, alias, target = alias_pair(st, "proxy")
+        sender = "s-%s@sender.test" % uid
+        msgid, data = make_message(sender, alias, subject="proxied " + uid)
+        c = Conn(st.smtp_port, "192.0.2.77")
+        try:
+            assert c.reply()[0] == 220
+            assert c.cmd("EHLO proxied.client.test")[0] == 250
+            assert c.cmd("MAIL FROM:<%s>" % sender)[0] == 250
+            assert c.cmd("RCPT TO:<%s>" % alias)[0] == 250
+            assert c.cmd("DATA")[0] == 354
+            code, text = c.cmd(data.decode() + ".")
+            assert code == 250, text
+            c.cmd("QUIT")
+        finally:
+            c.close()
+        qid = text.rsplit(" ", 1)[-1]
+        got = st.sink.wait_for(target, pred=lambda m: m.message_id == msgid, timeout=30)[0]
+        assert got.header("X-Spam-Score") is not None
+        log = open(r.logfile, encoding="utf-8", errors="replace").read()
+        line = [ln for ln in log.splitlines() if "qid: <%s>" % qid in ln and "ip: " in ln]
+        assert line and "ip: 192.0.2.77" in line[-1], line
+    finally:
+        restart_mx(st, MAILYARD_MX_RSPAMD_URL=r.url, MAILYARD_MX_RSPAMD_TIMEOUT_MS="20000")
 
 
 def test_reject_score_overrides_the_action(scanned):
