@@ -76,6 +76,7 @@ static size_t smtp_rspamd_request_lines(const smtp_rspamd_req *req, char **lines
 static int    smtp_rspamd_scan(smtp_rspamd *r, const smtp_rspamd_req *req,
                                const buf *msg, smtp_rspamd_result *res);
 static void   smtp_rspamd_count(smtp_rspamd *r, const char *result);
+static int    smtp_rspamd_is_spam(const char *action);
 
 int smtp_rspamd_create(const config *cfg, metrics_registry *mr, smtp_rspamd **out,
                        char *err, size_t errlen)
@@ -171,6 +172,12 @@ static void smtp_rspamd_count(smtp_rspamd *r, const char *result)
 {
     if (r->m_scans != NULL)
         metrics_counter_inc(r->m_scans, result);
+}
+
+/* "Yes" in X-Spam-Status: every action but "no action" and "greylist". */
+static int smtp_rspamd_is_spam(const char *action)
+{
+    return strcmp(action, "no action") != 0 && strcmp(action, "greylist") != 0;
 }
 
 /* Highest score first, then by name: a stable, useful order. */
@@ -270,9 +277,9 @@ int smtp_rspamd_parse(const json_t *reply, smtp_rspamd_result *out)
         (void)str_copy(out->action, sizeof out->action, smtp_rspamd_actions[i]);
     else                                       /* a custom action: keep it safe */
         smtp_rspamd_clean(a, out->action, sizeof out->action);
-    int spam = strcmp(out->action, "no action") != 0 && strcmp(out->action, "greylist") != 0;
     snprintf(out->symbols, sizeof out->symbols, "default: %s [%.2f / %.2f]",
-             spam ? "True" : "False", out->score, out->required);
+             smtp_rspamd_is_spam(out->action) ? "True" : "False", out->score,
+             out->required);
     const json_t *symbols = json_object_get(reply, "symbols");
     if (json_is_object(symbols))
         smtp_rspamd_symbols_format(symbols, out->symbols, sizeof out->symbols);
@@ -281,7 +288,7 @@ int smtp_rspamd_parse(const json_t *reply, smtp_rspamd_result *out)
 
 int smtp_rspamd_headers_apply(const smtp_rspamd_result *res, buf *msg)
 {
-    int spam = strcmp(res->action, "no action") != 0 && strcmp(res->action, "greylist") != 0;
+    int spam = smtp_rspamd_is_spam(res->action);
     char score[32], status[96];
     snprintf(score, sizeof score, "%.2f", res->score);
     snprintf(status, sizeof status, "%s, score=%.2f required=%.2f", spam ? "Yes" : "No",

@@ -25,12 +25,10 @@ BAD_SYMBOLS = ("R_DKIM_REJECT", "R_DKIM_PERMFAIL", "R_DKIM_TEMPFAIL", "R_DKIM_NA
 def keyed_rspamd(module_stack):
     s = module_stack
     api = s.api("relay")
-    keys = []
     for sel, alg in (("rsa1", "rsa-sha256"), ("ed1", "ed25519-sha256")):
         r = api.post("/v1/dkim/keys", json={"domain": s.domain, "selector": sel,
                                             "algorithm": alg})
         assert r.status_code == 201, r.text
-        keys.append(r.json())
         _publish(s, r.json())
     r = Rspamd(s.dns.port)
     try:
