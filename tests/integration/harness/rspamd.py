@@ -65,6 +65,10 @@ rspamd_config:register_symbol({
 """ % SOFT_REJECT_MARKER
 
 
+_TLDS = ("test", "example", "invalid", "localhost", "com", "net", "org", "de", "uk",
+         "co.uk", "fr", "nl", "io")
+
+
 def available():
     """True when the rspamd binary is installed (deploy/local/deps.sh)."""
     return os.access(RSPAMD, os.X_OK)
@@ -114,9 +118,14 @@ class Rspamd:
                   '  retransmits = 2;\n  enable_dnssec = false;\n}\n'
                   'local_addrs = [];\n'
                   'disable_hyperscan = true;\n'
+                  'url_tld = "%s";\n'
                   'task_timeout = %ds;\n'
                   'control_socket = "%s/rspamd.sock mode=0600";\n'
-                  % (self.dns_port, self.task_timeout_s, os.path.join(self.base, "db")))
+                  % (self.dns_port, os.path.join(self.base, "conf", "tld.dat"),
+                     self.task_timeout_s, os.path.join(self.base, "db")))
+        # a short public-suffix list: compiling the full one takes rspamd
+        # most of its start-up (half a minute on a busy machine)
+        self._put("tld.dat", "\n".join(_TLDS) + "\n")
         self._put("override.d/logging.inc",
                   'type = "file";\nfilename = "%s";\nlevel = "info";\n' % self.logfile)
         self._put("rspamd.local.lua", _SOFT_REJECT_LUA)
