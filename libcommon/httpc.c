@@ -10,6 +10,9 @@
  * HTTPC_MAX_RESPONSE bytes and parses it with jansson when the server says
  * it is JSON. Only http and https are allowed; redirects are not followed.
  *
+ * httpc_post_raw() sends raw bytes instead (a message to a scanner) with
+ * the caller's header lines, which are refused when they hold CR or LF.
+ *
  * SECURITY: the response is untrusted: its size is capped and a malformed
  * JSON body only yields json == NULL (the raw body stays available).
  */
@@ -156,6 +159,81 @@ out:
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
     free(payload);
+    free(url);
+    buf_release(&resp);
+    return rc;
+}
+
+int
+httpc_post_raw(httpc *c, const char *path, const char *const *headers, size_t nheaders,
+               const char *body, size_t len, httpc_result *res)
+{
+    struct curl_slist *list = NULL, *h;
+    char *url = NULL, *ctype = NULL;
+    buf resp;
+    size_t url_len;
+    CURLcode cc;
+    int rc = -1;
+
+    memset(res, 0, sizeof(*res));
+    for (size_t i = 0; i < nheaders; i++) {
+        if (strpbrk(headers[i], "\r\n") != NULL || strchr(headers[i], ':') == NULL) {
+            snprintf(res->error, sizeof(res->error), "bad request header line");
+            return -1;
+        }
+    }
+    buf_init(&resp, HTTPC_MAX_RESPONSE);
+    url_len = strlen(c->base_url) + strlen(path) + 2;
+    url = xmalloc(url_len);
+    snprintf(url, url_len, "%s%s%s", c->base_url, path[0] == '/' ? "" : "/", path);
+
+    curl_easy_reset(c->curl);
+    if (c->auth_header != NULL &&
+        (h = curl_slist_append(list, c->auth_header)) != NULL)
+        list = h;
+    if ((h = curl_slist_append(list, "Expect:")) != NULL)
+        list = h;
+    if ((h = curl_slist_append(list, "Content-Type: application/octet-stream")) != NULL)
+        list = h;
+    for (size_t i = 0; i < nheaders; i++) {
+        if ((h = curl_slist_append(list, headers[i])) == NULL) {
+            snprintf(res->error, sizeof(res->error), "out of memory for the headers");
+            goto out;
+        }
+        list = h;
+    }
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, len > 0 ? body : "");
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(c->curl, CURLOPT_URL, url);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &resp);
+
+    cc = curl_easy_perform(c->curl);
+    if (cc != CURLE_OK) {
+        if (cc == CURLE_WRITE_ERROR)
+            snprintf(res->error, sizeof(res->error), "response larger than %ld bytes",
+                     HTTPC_MAX_RESPONSE);
+        else
+            snprintf(res->error, sizeof(res->error), "%s: %s", url,
+                     curl_easy_strerror(cc));
+        goto out;
+    }
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &res->status);
+    curl_easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &ctype);
+    res->body = buf_steal(&resp, NULL);
+    if (ctype != NULL && strcasestr(ctype, "json") != NULL && res->body[0] != '\0')
+        res->json = json_loads(res->body, 0, NULL);
+    rc = 0;
+out:
+    curl_slist_free_all(list);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
     free(url);
     buf_release(&resp);
     return rc;

@@ -32,6 +32,13 @@ void   httpc_free(httpc *c);
 int    httpc_request(httpc *c, const char *method, const char *path,
                      const json_t *body, httpc_result *res);
 void   httpc_result_free(httpc_result *res);
+/* POSTs len raw bytes of body (binary-safe, sent as they are, e.g. a
+ * message to a scanner) to path with extra request header lines
+ * ("Name: value", no CR or LF; nheaders may be 0 and headers NULL). The
+ * response is handled as in httpc_request. Returns 0 when a response was
+ * received, -1 on transport failure or a bad header line (res->error). */
+int    httpc_post_raw(httpc *c, const char *path, const char *const *headers,
+                      size_t nheaders, const char *body, size_t len, httpc_result *res);
 /* Percent-encode one path segment; caller frees. */
 char  *httpc_escape(const char *segment);
 

@@ -15,7 +15,7 @@ APT_PKGS=(
     postgresql redis-server swaks valgrind openssl ca-certificates curl postsrsd
     python3 python3-pip
     dovecot-core dovecot-lmtpd
-    postfix
+    postfix rspamd
     nsd ldnsutils
 )
 # pip package -> python module

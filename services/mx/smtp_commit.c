@@ -1,5 +1,6 @@
 /*
- * smtp_commit.c - sender authentication (smtp_auth.c) + Received header +
+ * smtp_commit.c - sender authentication (smtp_auth.c) + spam scan
+ * (smtp_rspamd.c) + Received header +
  * spool insert + rewrite job + trace events in one transaction, then the publication after the reply. See
  * smtp_commit.h for the durability rule.
  *
@@ -30,6 +31,8 @@ static int    smtp_commit_store(db_conn *c, spool_message *m, const smtp_commit_
                                 const smtp_auth_outcome *auth, spool_jobs *jobs);
 static int    smtp_commit_auth(const smtp_commit_env *env, const smtp_session *s,
                                smtp_tx *tx, smtp_auth_outcome *auth);
+static int    smtp_commit_spam(const smtp_commit_env *env, const smtp_session *s,
+                               smtp_tx *tx, const char *qid);
 
 static double smtp_commit_now(void)
 {
@@ -156,12 +159,37 @@ static int smtp_commit_auth(const smtp_commit_env *env, const smtp_session *s,
     return -1;
 }
 
+/* The spam scan (smtp_rspamd.h) after authentication. 0 to go on (the
+ * verdict fields on top of the body), -1 when the message is refused
+ * (tx->reply_* set). */
+static int smtp_commit_spam(const smtp_commit_env *env, const smtp_session *s,
+                            smtp_tx *tx, const char *qid)
+{
+    if (env->rspamd == NULL)
+        return 0;
+    smtp_rspamd_req req = { .ip = s->client_ip, .helo = s->helo,
+                            .mail_from = tx->mail_from, .rcpts = tx->rcpts,
+                            .nrcpts = tx->nrcpts, .queue_id = qid,
+                            .user = s->auth_user[0] != '\0' ? s->auth_user : NULL };
+    enum smtp_rspamd_verdict v = smtp_rspamd_message(env->rspamd, &req, &tx->data.body,
+                                                     tx->reply_text, sizeof tx->reply_text);
+    if (v == SMTP_RSPAMD_ACCEPT)
+        return 0;
+    tx->reply_reason = "spam";
+    tx->reply_code = v == SMTP_RSPAMD_REJECT ? 550 : 451;
+    return -1;
+}
+
 int smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
                         smtp_tx *tx, char *qid, size_t qidlen, spool_jobs *jobs)
 {
     double t0 = smtp_commit_now();
+    char id[13];
+    spool_queue_id_new(id);                  /* rspamd sees the id we store */
     smtp_auth_outcome auth;
     if (smtp_commit_auth(env, s, tx, &auth) != 0)
+        return -1;
+    if (smtp_commit_spam(env, s, tx, id) != 0)
         return -1;
     /* RFC 3848 / RFC 6531 §3.7.3: UTF8SMTP(S) when SMTPUTF8 was used,
      * ...A for an authenticated submission */
@@ -171,6 +199,7 @@ int smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
         proto = tx->smtputf8 ? "UTF8SMTPSA" : "ESMTPSA";
     smtp_commit_client cl = {
         .ip = s->client_ip, .helo = s->helo, .tls = s->tls, .t0 = t0, .proto = proto,
+        .qid = id,
     };
     return smtp_commit_message_client(env, &cl, tx, &auth, qid, qidlen, jobs);
 }
@@ -181,7 +210,8 @@ int smtp_commit_message_client(const smtp_commit_env *env, const smtp_commit_cli
 {
     double t0 = s->t0 > 0 ? s->t0 : smtp_commit_now();
     char id[13];
-    spool_queue_id_new(id);
+    if (s->qid == NULL || str_copy(id, sizeof id, s->qid) != 0)
+        spool_queue_id_new(id);
     const buf *body = &tx->data.body;
 
     buf raw;

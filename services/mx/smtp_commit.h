@@ -1,7 +1,8 @@
 /*
  * smtp_commit.h - the durability step of mx: after the final dot, run
  * sender authentication (smtp_auth.h: Authentication-Results added, and a
- * DMARC refusal decided here, before anything is stored), prepend
+ * DMARC refusal decided here, before anything is stored), the spam scan
+ * (smtp_rspamd.h: X-Spam-* fields, or a refusal), prepend
  * Received: (it stays the topmost field), then in ONE PostgreSQL
  * transaction insert the message into the spool, create its "rewrite" job,
  * the "authenticated" and "accepted" trace events, and COMMIT. Only a successful commit lets the session answer 250; a failure
@@ -22,6 +23,7 @@
 #include "metrics.h"
 #include "spool.h"
 #include "smtp_auth.h"
+#include "smtp_rspamd.h"
 #include "smtp_session.h"
 
 struct jobq;
@@ -33,12 +35,14 @@ typedef struct smtp_commit_env {
     metrics_family *accepted;        /* mailyard_smtp_messages_accepted_total */
     metrics_family *accept_seconds;  /* mailyard_smtp_accept_seconds */
     smtp_auth      *auth;            /* sender authentication; NULL: off */
+    smtp_rspamd    *rspamd;          /* spam scanning (smtp_rspamd.h); NULL: off */
 } smtp_commit_env;
 
 /* Stores tx (which must have at least one recipient) for session s.
  * Takes tx->data.body's bytes. Returns 0 with qid and jobs filled, or -1
  * (with tx->reply_code/reply_text set when the message is refused by the
- * DMARC policy: 550 5.7.1 or 451 4.7.0). */
+ * DMARC policy: 550 5.7.1 or 451 4.7.0, or by the spam scan: 550 5.7.1 or
+ * 451 4.7.1). */
 int  smtp_commit_message(const smtp_commit_env *env, const smtp_session *s,
                          smtp_tx *tx, char *qid, size_t qidlen, spool_jobs *jobs);
 /* The client of a message, for the Received field and the trace event. */
@@ -49,6 +53,8 @@ typedef struct smtp_commit_client {
     int         tls;
     double      t0;                  /* CLOCK_MONOTONIC seconds at the end of
                                       * data, for accept_seconds; 0: now */
+    const char *qid;                 /* the queue id to store under (borrowed);
+                                      * NULL: a new one */
 } smtp_commit_client;
 
 /* The same store for a message that did not come through an smtp_session

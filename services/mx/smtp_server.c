@@ -302,7 +302,16 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
         free(srv);
         return NULL;
     }
+    if (smtp_rspamd_create(cfg, mr, &srv->cenv.rspamd, err, errlen) != 0) {
+        smtp_dnsbl_free(srv->dnsbl);
+        smtp_auth_free(srv->cenv.auth);
+        smtp_tls_store_free(srv->tls);
+        smtp_cidr_free(srv->proxy_trusted);
+        free(srv);
+        return NULL;
+    }
     if (smtp_nuisance_create(svc, &srv->nuisance, err, errlen) != 0) {
+        smtp_rspamd_free(srv->cenv.rspamd);
         smtp_dnsbl_free(srv->dnsbl);
         smtp_auth_free(srv->cenv.auth);
         smtp_tls_store_free(srv->tls);
@@ -354,6 +363,7 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
         rcpt_cache_free(srv->cache);
         smtp_nuisance_free(srv->nuisance);
         smtp_submit_free(srv->submit);
+        smtp_rspamd_free(srv->cenv.rspamd);
         smtp_dnsbl_free(srv->dnsbl);
         smtp_auth_free(srv->cenv.auth);
         smtp_tls_store_free(srv->tls);
@@ -870,6 +880,7 @@ void smtp_server_stop(smtp_server *srv)
     rcpt_cache_free(srv->cache);
     smtp_nuisance_free(srv->nuisance);
     smtp_submit_free(srv->submit);
+    smtp_rspamd_free(srv->cenv.rspamd);
     smtp_dnsbl_free(srv->dnsbl);
     smtp_auth_free(srv->cenv.auth);
     smtp_tls_store_free(srv->tls);
