@@ -75,6 +75,8 @@ typedef struct relay_outcome {
     char host[320];                   /* "mx.example[192.0.2.1]:25", "maildir:/x" or "" */
     char tls[128];                    /* TLS version and cipher, or "" */
     char tls_verify[160];             /* "verified", "not verified: why", or "" */
+    int  dsn_passed;                  /* the next hop took NOTIFY/ORCPT (announced DSN) */
+    int  mailbox;                     /* final delivery: LMTP or Maildir */
 } relay_outcome;
 
 /* Attempts delivery of msg to rcpts (all in domain) with the configured
@@ -83,6 +85,12 @@ typedef struct relay_outcome {
 void relay_transport_deliver(relay_state *st, int thread_no, const spool_message *msg,
                              const char *mail_from, const char *domain,
                              const char *const *rcpts, size_t n, relay_outcome *out);
+/* The same with RFC 3461 parameters for the next hop (arrays parallel to
+ * rcpts, relay_smtp.h); dsn may be NULL. */
+void relay_transport_deliver_dsn(relay_state *st, int thread_no, const spool_message *msg,
+                                 const char *mail_from, const char *domain,
+                                 const char *const *rcpts, const relay_smtp_dsn *dsn,
+                                 size_t n, relay_outcome *out);
 
 /* relay_db.c: relay.deliveries. */
 typedef struct relay_row {

@@ -4,8 +4,9 @@
  * (idempotently), attempts every due pending row of the job (one SMTP
  * transaction per domain, up to RELAY_RCPTS_PER_TXN recipients each),
  * records each outcome (row, trace event, metric), queues one DSN for the
- * recipients that bounced, and tells the worker loop whether the job is
- * done or when to come back.
+ * recipients that bounced (and success DSNs), honouring each recipient's
+ * RFC 3461 parameters (relay_dsnp.h, relay_notify.h), and tells the worker
+ * loop whether the job is done or when to come back.
  *
  * Runs inside the worker's transaction (worker.h): the delivery rows, the
  * events, the DSN message and its rewrite job commit together with the
@@ -19,6 +20,8 @@
 #include "relay.h"
 #include "relay_backoff.h"
 #include "relay_dkim.h"
+#include "relay_dsnp.h"
+#include "relay_notify.h"
 #include "relay_queue.h"
 
 #include <inttypes.h>
@@ -42,9 +45,8 @@ static const char *job_domain(const char *rcpt);
 static void job_mark_invalid(relay_outcome *o);
 static void job_mark_expired(relay_outcome *o, const relay_row *row);
 static int  job_record(relay_state *st, worker_job_ctx *ctx, const spool_message *msg,
-                       const relay_row *row, const relay_outcome *o, dsn_rcpt *bounces,
-                       char (*remote)[340], char (*diag)[RELAY_SMTP_REPLY_MAX + 8],
-                       size_t *nb);
+                       const relay_row *row, const relay_outcome *o, const relay_dsnp *dp,
+                       relay_notify *nt);
 
 typedef struct job_item {
     size_t      row;      /* index into rows */
@@ -60,9 +62,8 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
     relay_row *rows = NULL;
     relay_outcome *oc = NULL;
     job_item *items = NULL;
-    dsn_rcpt *bounces = NULL;
-    char (*remote)[340] = NULL;
-    char (*diag)[RELAY_SMTP_REPLY_MAX + 8] = NULL;
+    relay_dsnp *dp = NULL;
+    relay_notify *nt = NULL;
     const char **rcpts = NULL;
     int nrows = 0;
     char jid[24];
@@ -113,8 +114,10 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
     /* 3. Attempt delivery, grouped by domain. */
     oc = xcalloc((size_t)nrows + 1, sizeof(*oc));
     items = xcalloc((size_t)nrows + 1, sizeof(*items));
+    dp = xcalloc((size_t)nrows + 1, sizeof(*dp));
     size_t nitems = 0;
     for (int i = 0; i < nrows; i++) {
+        relay_dsnp_lookup(job->payload, msg, rows[i].rcpt, &dp[i]);
         if (rows[i].expired)
             job_mark_expired(&oc[i], &rows[i]);
         else if (!job_addr_ok(rows[i].rcpt, 0))
@@ -124,31 +127,36 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
     }
     qsort(items, nitems, sizeof(*items), job_domain_cmp);
     const char *group[RELAY_RCPTS_PER_TXN];
+    const char *gnotify[RELAY_RCPTS_PER_TXN], *gorcpt[RELAY_RCPTS_PER_TXN];
+    char gnbuf[RELAY_RCPTS_PER_TXN][40];
     relay_outcome gout[RELAY_RCPTS_PER_TXN];
+    relay_smtp_dsn gdsn = { .ret = msg->dsn_ret, .envid = msg->dsn_envid,
+                            .notify = gnotify, .orcpt = gorcpt };
     for (size_t s = 0; s < nitems;) {
         size_t e = s + 1;
         while (e < nitems && e - s < RELAY_RCPTS_PER_TXN &&
                strcasecmp(items[e].domain, items[s].domain) == 0)
             e++;
-        for (size_t k = s; k < e; k++)
+        for (size_t k = s; k < e; k++) {
+            const relay_dsnp *d = &dp[items[k].row];
             group[k - s] = rows[items[k].row].rcpt;
-        relay_transport_deliver(st, ctx->thread_no, msg, mail_from, items[s].domain, group,
-                                e - s, gout);
+            relay_dsnp_notify_format(d->notify, gnbuf[k - s], sizeof(gnbuf[k - s]));
+            gnotify[k - s] = gnbuf[k - s][0] != '\0' ? gnbuf[k - s] : NULL;
+            gorcpt[k - s] = d->orcpt[0] != '\0' ? d->orcpt : NULL;
+        }
+        relay_transport_deliver_dsn(st, ctx->thread_no, msg, mail_from, items[s].domain,
+                                    group, &gdsn, e - s, gout);
         for (size_t k = s; k < e; k++)
             oc[items[k].row] = gout[k - s];
         s = e;
     }
 
-    /* 4. Record outcomes; collect bounces for one DSN. */
-    bounces = xcalloc((size_t)nrows + 1, sizeof(*bounces));
-    remote = xcalloc((size_t)nrows + 1, sizeof(*remote));
-    diag = xcalloc((size_t)nrows + 1, sizeof(*diag));
-    size_t nb = 0;
+    /* 4. Record outcomes; collect the reports: one DSN per action. */
+    nt = relay_notify_create();
     for (int i = 0; i < nrows; i++)
-        if (job_record(st, ctx, msg, &rows[i], &oc[i], bounces, remote, diag, &nb) != 0)
+        if (job_record(st, ctx, msg, &rows[i], &oc[i], &dp[i], nt) != 0)
             goto out;
-    if (nb > 0 && dsn_queue(ctx->db, st->hostname, msg, mail_from, bounces, nb, DSN_FAILED,
-                            ctx->outputs) < 0) {
+    if (relay_notify_queue(nt, ctx->db, st->hostname, msg, mail_from, ctx->outputs) != 0) {
         log_error("queueing a DSN failed", "job_id", jid, "queue_id", msg->queue_id);
         goto out;
     }
@@ -169,9 +177,8 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
         verdict = WORKER_DEFER;
     }
 out:
-    free(diag);
-    free(remote);
-    free(bounces);
+    relay_notify_free(nt);
+    free(dp);
     free(items);
     free(oc);
     relay_db_rows_free(rows, nrows > 0 ? (size_t)nrows : 0);
@@ -180,12 +187,11 @@ out:
     return verdict;
 }
 
-/* Updates the row, appends the trace event, counts the metric and adds a
- * bounce to the DSN list (bounces[i] point into remote[i], diag[i] and the
- * row, which outlive the dsn_queue call). */
+/* Updates the row, adds the recipient's report to nt (as its NOTIFY
+ * asks), appends the trace event and counts the metric. */
 static int job_record(relay_state *st, worker_job_ctx *ctx, const spool_message *msg,
-                      const relay_row *row, const relay_outcome *o, dsn_rcpt *bounces,
-                      char (*remote)[340], char (*diag)[RELAY_SMTP_REPLY_MAX + 8], size_t *nb)
+                      const relay_row *row, const relay_outcome *o, const relay_dsnp *dp,
+                      relay_notify *nt)
 {
     const char *state, *event;
     long delay = 0;
@@ -222,6 +228,18 @@ static int job_record(relay_state *st, worker_job_ctx *ctx, const spool_message 
         json_object_set_new(d, "tls_verify", json_string(o->tls_verify));
     if (delay > 0)
         json_object_set_new(d, "retry_in_seconds", json_integer(delay));
+    if (strcmp(state, "pending") != 0) {
+        char nbuf[40];
+        const char *report = relay_notify_add(nt, row->rcpt, o, strcmp(state, "bounced") == 0,
+                                              dp);
+        relay_dsnp_notify_format(dp->notify, nbuf, sizeof(nbuf));
+        if (nbuf[0] != '\0')
+            json_object_set_new(d, "notify", json_string(nbuf));
+        if (o->dsn_passed && dp->notify != 0)
+            json_object_set_new(d, "dsn_passed", json_true());
+        if (report != NULL)
+            json_object_set_new(d, "dsn", json_string(report));
+    }
     int ev = spool_event(ctx->db, msg->id, ctx->job->id, "relay", event, d);
     json_decref(d);
     if (ev != 0)
@@ -229,20 +247,6 @@ static int job_record(relay_state *st, worker_job_ctx *ctx, const spool_message 
     metrics_counter_inc(st->m_deliveries, event);
     log_info(event, "queue_id", msg->queue_id, "rcpt", row->rcpt, "reply", o->reply,
              "host", o->host);
-    if (strcmp(state, "bounced") == 0) {
-        dsn_rcpt *b = &bounces[*nb];
-        b->rcpt = row->rcpt;
-        b->status = o->status;
-        snprintf(diag[*nb], sizeof(diag[*nb]), "smtp; %s", o->reply);
-        b->diagnostic = diag[*nb];
-        b->remote_mta = NULL;
-        if (o->host[0] != '\0' && strncmp(o->host, "maildir:", 8) != 0) {
-            size_t hl = strcspn(o->host, "[");
-            snprintf(remote[*nb], sizeof(remote[*nb]), "dns; %.*s", (int)hl, o->host);
-            b->remote_mta = remote[*nb];
-        }
-        (*nb)++;
-    }
     return 0;
 }
 

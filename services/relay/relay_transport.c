@@ -54,12 +54,20 @@ void relay_transport_deliver(relay_state *st, int thread_no, const spool_message
                              const char *mail_from, const char *domain,
                              const char *const *rcpts, size_t n, relay_outcome *out)
 {
+    relay_transport_deliver_dsn(st, thread_no, msg, mail_from, domain, rcpts, NULL, n, out);
+}
+
+void relay_transport_deliver_dsn(relay_state *st, int thread_no, const spool_message *msg,
+                                 const char *mail_from, const char *domain,
+                                 const char *const *rcpts, const relay_smtp_dsn *dsn,
+                                 size_t n, relay_outcome *out)
+{
     struct timespec t0, t1;
 
     memset(out, 0, n * sizeof(*out));
     clock_gettime(CLOCK_MONOTONIC, &t0);
     relay_smtp_opts o = { .helo = st->helo, .timeout_s = st->timeout_s, .try_tls = 1,
-                          .tls = st->tls_mode, .ca_file = st->ca_file };
+                          .tls = st->tls_mode, .ca_file = st->ca_file, .dsn = dsn };
     const relay_route *rt = relay_tmap_find(st->tmap, mail_from, domain);
     if (rt != NULL) {
         if (rt->tls_set)
@@ -128,6 +136,7 @@ static void transport_maildir(relay_state *st, int thread_no, const spool_messag
                      err);
         } else {
             out[i].code = 250;
+            out[i].mailbox = 1;
             (void)str_copy(out[i].status, sizeof(out[i].status), "2.0.0");
             fmt_trunc(out[i].reply, sizeof(out[i].reply), "250 2.0.0 delivered to maildir as %s",
                      name);
@@ -282,7 +291,8 @@ static int transport_try_addrs(relay_conn_pool *pool, const relay_smtp_opts *bas
             }
         }
         if (sess != NULL)
-            r = relay_smtp_txn(sess, mail_from, rcpts, n, msg->raw, msg->raw_len, res, &info);
+            r = relay_smtp_txn_dsn(sess, mail_from, o.dsn, rcpts, n, msg->raw, msg->raw_len,
+                                   res, &info);
         if (sess != NULL && o.try_tls == 0)
             relay_smtp_close(sess);       /* a plain-text fallback is not cached */
         else
@@ -295,6 +305,8 @@ static int transport_try_addrs(relay_conn_pool *pool, const relay_smtp_opts *bas
                 (void)str_copy(out[i].host, sizeof(out[i].host), label);
                 (void)str_copy(out[i].tls, sizeof(out[i].tls), info.tls);
                 (void)str_copy(out[i].tls_verify, sizeof(out[i].tls_verify), info.tls_verify);
+                out[i].dsn_passed = info.dsn;
+                out[i].mailbox = o.lmtp;
             }
             free(res);
             return 1;
