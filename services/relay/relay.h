@@ -32,6 +32,7 @@
 struct relay_tmap;
 struct relay_conn_pool;
 struct relay_mtasts;
+struct relay_dpol;
 
 enum relay_transport_kind { RELAY_TRANSPORT_MX, RELAY_TRANSPORT_SMARTHOST,
                             RELAY_TRANSPORT_MAILDIR };
@@ -56,6 +57,7 @@ typedef struct relay_state {
     struct relay_conn_pool *conns;       /* owned; idle sessions, destination slots */
     struct relay_mtasts *mtasts;         /* owned; MTA-STS policy cache, NULL when off */
     struct relay_dkim_cache *dkim;       /* owned; active DKIM keys (relay_dkim_store.c) */
+    struct relay_dpol *dpol;             /* owned; MAILYARD_RELAY_DOMAIN_POLICY (relay_dpol.h) */
     atomic_ulong    maildir_counter;
     db_pool        *db;                  /* borrowed from the service */
     metrics_family *m_deliveries;        /* mailyard_relay_deliveries_total{result} */
@@ -77,6 +79,8 @@ typedef struct relay_outcome {
     char tls_verify[160];             /* "verified", "not verified: why", or "" */
     int  dsn_passed;                  /* the next hop took NOTIFY/ORCPT (announced DSN) */
     int  mailbox;                     /* final delivery: LMTP or Maildir */
+    long wait_s;                      /* > 0: not tried, waits this long (rate limit);
+                                         reply says why */
 } relay_outcome;
 
 /* Attempts delivery of msg to rcpts (all in domain) with the configured
@@ -112,6 +116,9 @@ void relay_db_rows_free(relay_row *rows, size_t n);
  * expiring row is bounced on time). host "" is stored as NULL. */
 int  relay_db_update(db_conn *c, int64_t id, const char *state, int attempts,
                      long delay, long max_age, const char *reply, const char *host);
+/* relay_db_wait.c: leaves a pending row untried for wait_s seconds (its
+ * destination's rate limit) with the reason; attempts and last reply stay. */
+int  relay_db_wait(db_conn *c, int64_t id, long wait_s, long max_age, const char *reason);
 /* Counts the job's pending rows and their earliest next_attempt_at. */
 int  relay_db_job_pending(db_conn *c, int64_t job_id, long *npending, time_t *earliest);
 

@@ -20,6 +20,7 @@
 #include "relay.h"
 #include "relay_backoff.h"
 #include "relay_dkim.h"
+#include "relay_dpol.h"
 #include "relay_dsnp.h"
 #include "relay_notify.h"
 #include "relay_queue.h"
@@ -44,6 +45,8 @@ static int  job_domain_cmp(const void *a, const void *b);
 static const char *job_domain(const char *rcpt);
 static void job_mark_invalid(relay_outcome *o);
 static void job_mark_expired(relay_outcome *o, const relay_row *row);
+static void job_mark_waiting(relay_outcome *o, size_t n, long wait, const char *why);
+static double job_now(void);
 static int  job_record(relay_state *st, worker_job_ctx *ctx, const spool_message *msg,
                        const relay_row *row, const relay_outcome *o, const relay_dsnp *dp,
                        relay_notify *nt);
@@ -144,8 +147,14 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
             gnotify[k - s] = gnbuf[k - s][0] != '\0' ? gnbuf[k - s] : NULL;
             gorcpt[k - s] = d->orcpt[0] != '\0' ? d->orcpt : NULL;
         }
-        relay_transport_deliver_dsn(st, ctx->thread_no, msg, mail_from, items[s].domain,
-                                    group, &gdsn, e - s, gout);
+        char why[256];
+        long wait = relay_dpol_rate_take(st->dpol, items[s].domain, job_now(), why,
+                                         sizeof(why));
+        if (wait > 0)
+            job_mark_waiting(gout, e - s, wait, why);
+        else
+            relay_transport_deliver_dsn(st, ctx->thread_no, msg, mail_from, items[s].domain,
+                                        group, &gdsn, e - s, gout);
         for (size_t k = s; k < e; k++)
             oc[items[k].row] = gout[k - s];
         s = e;
@@ -196,6 +205,18 @@ static int job_record(relay_state *st, worker_job_ctx *ctx, const spool_message 
     const char *state, *event;
     long delay = 0;
     int attempts = row->attempts;
+
+    if (o->wait_s > 0) {      /* not tried: its destination's rate limit */
+        if (relay_db_wait(ctx->db, row->id, o->wait_s, st->max_age, o->reply) != 0)
+            return -1;
+        json_t *w = json_pack("{s:s, s:s, s:I}", "rcpt", row->rcpt, "reason", o->reply,
+                              "wait_seconds", (json_int_t)o->wait_s);
+        int wev = w != NULL ? spool_event(ctx->db, msg->id, ctx->job->id, "relay", "waiting", w)
+                            : -1;
+        json_decref(w);
+        log_info("waiting", "queue_id", msg->queue_id, "rcpt", row->rcpt, "reason", o->reply);
+        return wev;
+    }
 
     if (o->code / 100 == 2) {
         state = "delivered";
@@ -285,6 +306,23 @@ static void job_mark_invalid(relay_outcome *o)
     (void)str_copy(o->status, sizeof(o->status), "5.1.3");
     (void)str_copy(o->reply, sizeof(o->reply),
                    "553 5.1.3 bad destination mailbox address syntax");
+}
+
+static void job_mark_waiting(relay_outcome *o, size_t n, long wait, const char *why)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(&o[i], 0, sizeof(o[i]));
+        o[i].wait_s = wait;
+        (void)str_copy(o[i].status, sizeof(o[i].status), "4.4.5");
+        snprintf(o[i].reply, sizeof(o[i].reply), "%s", why);
+    }
+}
+
+static double job_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void job_mark_expired(relay_outcome *o, const relay_row *row)

@@ -12,6 +12,7 @@
 #include "relay_tmap.h"
 #include "relay_conn.h"
 #include "relay_mtasts.h"
+#include "relay_dpol.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,12 @@ int relay_state_init(relay_state *st, service *svc)
         return -1;
     }
     st->conns = relay_conn_pool_create(idle, (int)conc);
+    st->dpol = relay_dpol_create(config_get(cfg, "MAILYARD_RELAY_DOMAIN_POLICY", ""), (int)conc,
+                                 err, sizeof(err));
+    if (st->dpol == NULL) {
+        log_error("MAILYARD_RELAY_DOMAIN_POLICY is malformed", "error", err);
+        return -1;
+    }
     st->dkim = relay_dkim_cache_create();
 
     const char *tr = config_get(cfg, "MAILYARD_RELAY_TRANSPORT", "mx");
@@ -194,6 +201,8 @@ void relay_state_free(relay_state *st)
     st->tmap = NULL;
     relay_conn_pool_free(st->conns);
     relay_dkim_cache_free(st->dkim);
+    relay_dpol_free(st->dpol);
+    st->dpol = NULL;
     st->conns = NULL;
     relay_mtasts_free(st->mtasts);
     st->mtasts = NULL;

@@ -14,6 +14,7 @@
 #include "relay_tmap.h"
 #include "relay_conn.h"
 #include "relay_mtasts.h"
+#include "relay_dpol.h"
 
 #include <netdb.h>
 #include <stdarg.h>
@@ -95,10 +96,14 @@ void relay_transport_deliver_dsn(relay_state *st, int thread_no, const spool_mes
             snprintf(dest, sizeof(dest), "[%s]:%d", hop, hport);
         else
             fmt_trunc(dest, sizeof(dest), "%s", domain);
-        if (relay_conn_dest_acquire(st->conns, dest, st->timeout_s) != 0) {
+        /* A domain policy (relay_dpol.h) sets the limit: its slow-start window. */
+        int limit = 0;
+        int policy = relay_dpol_window(st->dpol, domain, &limit);
+        if (relay_conn_dest_acquire_n(st->conns, dest, policy ? limit : 0, st->timeout_s) != 0) {
             char reply[RELAY_SMTP_REPLY_MAX];
             fmt_trunc(reply, sizeof(reply), "451 4.4.5 too many concurrent deliveries to %s "
-                      "(MAILYARD_RELAY_DEST_CONCURRENCY); will retry", dest);
+                      "(%s); will retry", dest, policy ? "MAILYARD_RELAY_DOMAIN_POLICY"
+                                                       : "MAILYARD_RELAY_DEST_CONCURRENCY");
             transport_all(out, n, 451, "4.4.5", reply, "");
         } else {
             if (hop != NULL)
@@ -106,6 +111,14 @@ void relay_transport_deliver_dsn(relay_state *st, int thread_no, const spool_mes
             else
                 transport_mx(st, &o, msg, mail_from, domain, rcpts, n, out);
             relay_conn_dest_release(st->conns, dest);
+            if (policy) {
+                int delivered = 0, tempfail = 0;
+                for (size_t i = 0; i < n; i++) {
+                    delivered += out[i].code / 100 == 2;
+                    tempfail += out[i].code / 100 == 4;
+                }
+                relay_dpol_feedback(st->dpol, domain, delivered, tempfail);
+            }
         }
     }
     for (size_t i = 0; i < n; i++)
