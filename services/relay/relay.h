@@ -57,6 +57,7 @@ typedef struct relay_state {
     struct relay_conn_pool *conns;       /* owned; idle sessions, destination slots */
     struct relay_mtasts *mtasts;         /* owned; MTA-STS policy cache, NULL when off */
     struct relay_dkim_cache *dkim;       /* owned; active DKIM keys (relay_dkim_store.c) */
+    struct relay_dkim_files *dkim_files; /* owned; MAILYARD_RELAY_DKIM_KEY_DIR or NULL */
     struct relay_dpol *dpol;             /* owned; MAILYARD_RELAY_DOMAIN_POLICY (relay_dpol.h) */
     atomic_ulong    maildir_counter;
     db_pool        *db;                  /* borrowed from the service */

@@ -118,6 +118,15 @@ int relay_state_init(relay_state *st, service *svc)
         return -1;
     }
     st->dkim = relay_dkim_cache_create();
+    const char *kdir = config_get(cfg, "MAILYARD_RELAY_DKIM_KEY_DIR", "");
+    if (kdir[0] != '\0') {
+        st->dkim_files = relay_dkim_files_load(kdir, err, sizeof(err));
+        if (st->dkim_files == NULL) {
+            log_error("cannot load the DKIM key files", "error", err);
+            return -1;
+        }
+        relay_dkim_cache_set_files(st->dkim, st->dkim_files);
+    }
 
     const char *tr = config_get(cfg, "MAILYARD_RELAY_TRANSPORT", "mx");
     if (strcmp(tr, "mx") == 0) {
@@ -201,6 +210,8 @@ void relay_state_free(relay_state *st)
     st->tmap = NULL;
     relay_conn_pool_free(st->conns);
     relay_dkim_cache_free(st->dkim);
+    relay_dkim_files_free(st->dkim_files);
+    st->dkim_files = NULL;
     relay_dpol_free(st->dpol);
     st->dpol = NULL;
     st->conns = NULL;
