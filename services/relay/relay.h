@@ -59,6 +59,8 @@ typedef struct relay_state {
     struct relay_dkim_cache *dkim;       /* owned; active DKIM keys (relay_dkim_store.c) */
     struct relay_dkim_files *dkim_files; /* owned; MAILYARD_RELAY_DKIM_KEY_DIR or NULL */
     struct relay_dpol *dpol;             /* owned; MAILYARD_RELAY_DOMAIN_POLICY (relay_dpol.h) */
+    int             verp;                /* MAILYARD_RELAY_VERP (relay_verp.h) */
+    char            verp_delims[2];      /* MAILYARD_VERP_DELIMITERS, default "+=" */
     atomic_ulong    maildir_counter;
     db_pool        *db;                  /* borrowed from the service */
     metrics_family *m_deliveries;        /* mailyard_relay_deliveries_total{result} */

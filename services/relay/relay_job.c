@@ -24,6 +24,7 @@
 #include "relay_dsnp.h"
 #include "relay_notify.h"
 #include "relay_queue.h"
+#include "relay_verp.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -129,6 +130,9 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
             items[nitems++] = (job_item){ (size_t)i, job_domain(rows[i].rcpt) };
     }
     qsort(items, nitems, sizeof(*items), job_domain_cmp);
+    /* VERP (relay_verp.h): list mail goes one envelope per recipient. */
+    int verp = st->verp && relay_verp_applies(msg->origin, mail_from);
+    char vfrom[RELAY_ADDR_MAX + 1];
     const char *group[RELAY_RCPTS_PER_TXN];
     const char *gnotify[RELAY_RCPTS_PER_TXN], *gorcpt[RELAY_RCPTS_PER_TXN];
     char gnbuf[RELAY_RCPTS_PER_TXN][40];
@@ -137,9 +141,13 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
                             .notify = gnotify, .orcpt = gorcpt };
     for (size_t s = 0; s < nitems;) {
         size_t e = s + 1;
-        while (e < nitems && e - s < RELAY_RCPTS_PER_TXN &&
+        while (!verp && e < nitems && e - s < RELAY_RCPTS_PER_TXN &&
                strcasecmp(items[e].domain, items[s].domain) == 0)
             e++;
+        const char *gfrom = mail_from;
+        if (verp && relay_verp_encode(mail_from, rows[items[s].row].rcpt, st->verp_delims,
+                                      vfrom, sizeof(vfrom)) == 0)
+            gfrom = vfrom;
         for (size_t k = s; k < e; k++) {
             const relay_dsnp *d = &dp[items[k].row];
             group[k - s] = rows[items[k].row].rcpt;
@@ -153,7 +161,7 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
         if (wait > 0)
             job_mark_waiting(gout, e - s, wait, why);
         else
-            relay_transport_deliver_dsn(st, ctx->thread_no, msg, mail_from, items[s].domain,
+            relay_transport_deliver_dsn(st, ctx->thread_no, msg, gfrom, items[s].domain,
                                         group, &gdsn, e - s, gout);
         for (size_t k = s; k < e; k++)
             oc[items[k].row] = gout[k - s];

@@ -118,6 +118,14 @@ int relay_state_init(relay_state *st, service *svc)
         return -1;
     }
     st->dkim = relay_dkim_cache_create();
+    st->verp = config_get_bool(cfg, "MAILYARD_RELAY_VERP", 0);
+    const char *vd = config_get(cfg, "MAILYARD_VERP_DELIMITERS", "+=");
+    if (strlen(vd) != 2 || vd[0] == vd[1] || strpbrk(vd, "@<>\"\\ \t\r\n") != NULL) {
+        log_error("MAILYARD_VERP_DELIMITERS must be two different characters, not @ <> quotes "
+                  "or white space", "value", vd);
+        return -1;
+    }
+    memcpy(st->verp_delims, vd, 2);
     const char *kdir = config_get(cfg, "MAILYARD_RELAY_DKIM_KEY_DIR", "");
     if (kdir[0] != '\0') {
         st->dkim_files = relay_dkim_files_load(kdir, err, sizeof(err));

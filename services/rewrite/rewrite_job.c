@@ -24,6 +24,7 @@
 #include "rewrite.h"
 #include "rewrite_bounce.h"
 #include "rewrite_dsn.h"
+#include "rewrite_verp.h"
 #include "rewrite_store.h"
 #include "spool.h"
 #include "xalloc.h"
@@ -201,7 +202,8 @@ static enum worker_verdict job_run(rewrite_state *st, worker_job_ctx *ctx,
     enum worker_verdict v = WORKER_DONE;
     if (job_record_events(ctx, msg, &p) != 0 || job_record_relays(ctx, msg, &p) != 0 ||
         job_record_lists(ctx, msg, &p) != 0 || job_record_bounces(st, ctx, msg, &p) != 0 ||
-        job_match_bounces(ctx, msg, &p) != 0) {
+        job_match_bounces(ctx, msg, &p) != 0 ||
+        rewrite_verp_match(ctx, msg, &p, st->verp_delims) != 0) {
         log_error("database error while recording the rewrite", "job_id", jid,
                   "queue_id", msg->queue_id, "error", db_conn_error(ctx->db));
         v = WORKER_ERROR;
