@@ -249,3 +249,29 @@ def test_notify_failure_without_delay_gets_no_delay_warning(dsnstack):
     rows = s.psql("select state, delay_warned_at is not null from relay.deliveries "
                   "where rcpt = '%s'" % quiet)
     assert rows == [["pending", "t"]], rows
+
+
+def test_notify_success_on_final_delivery_reports_delivered(stack_factory, tmp_path):
+    """Maildir is a final delivery: NOTIFY=SUCCESS gives "Action: delivered"
+    (the report itself lands in the same Maildir, as all mail of that stack)."""
+    md = str(tmp_path / "maildir")
+    s = stack_factory(extra_env={"relay": {"MAILYARD_RELAY_TRANSPORT": "maildir",
+                                           "MAILYARD_RELAY_MAILDIR": md}})
+    target = "box-%s@remote.test" % unique("dp")
+    alias = _alias(s, target)
+    sender = "s-%s@sender.test" % unique("dp")
+    _send(s, sender, [alias], rcpt_opts={alias: ["NOTIFY=SUCCESS"]})
+
+    def report():
+        new = os.path.join(md, "new")
+        for name in os.listdir(new) if os.path.isdir(new) else []:
+            with open(os.path.join(new, name), "rb") as f:
+                data = f.read()
+            if b"Action: delivered" in data and sender.encode() in data:
+                return data.decode("utf-8", "replace")
+        return None
+    text = s.wait_until(report, timeout=60, what="a delivered report in the Maildir")
+    assert "Final-Recipient: rfc822; %s" % target in text
+    assert "Original-Recipient: rfc822;%s" % alias in text
+    assert "Status: 2.0.0" in text
+    assert _final_events(s, target) == [["delivered", "delivered"]]
