@@ -10,7 +10,8 @@
  * SECURITY: the server is untrusted; replies go through relay_reply's
  * bounded parser and every read and write has a timeout.
  * STANDARDS: RFC 5321, RFC 3207 (STARTTLS), RFC 1870 (SIZE), RFC 6152,
- * RFC 4954 (AUTH), RFC 4616 (PLAIN), RFC 2033 (LMTP), RFC 6125 (names).
+ * RFC 4954 (AUTH), RFC 4616 (PLAIN), RFC 2033 (LMTP), RFC 6125 (names),
+ * RFC 3461 (DSN parameters, only to a server that announces DSN).
  *
  * A session (relay_smtp_open) can carry several transactions
  * (relay_smtp_txn, with relay_smtp_reset = RSET between them) so the
