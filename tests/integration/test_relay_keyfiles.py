@@ -12,7 +12,7 @@ import pytest
 
 from harness import unique
 from test_delivery_tls import send_via_alias
-from test_signing_relay import _signatures, _verify_all
+from test_signing_relay import _verify_all
 
 
 def _genkey(path, algo):
