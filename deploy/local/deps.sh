@@ -15,6 +15,7 @@ APT_PKGS=(
     postgresql redis-server swaks valgrind openssl ca-certificates curl postsrsd
     python3 python3-pip
     dovecot-core dovecot-lmtpd
+    postfix
 )
 # pip package -> python module
 PY_PKGS=(pytest:pytest pytest-timeout:pytest_timeout requests:requests

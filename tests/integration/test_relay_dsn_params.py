@@ -59,20 +59,19 @@ class PostfixSink:
 
 @pytest.fixture(scope="module")
 def dsnstack():
-    if not os.path.exists(SMTP_SINK):
-        pytest.skip("Postfix's smtp-sink is not installed")
     from conftest import _close, _new_stack
     tmp = tempfile.mkdtemp(prefix="relay-dsn-")
-    psink = PostfixSink(tmp)
+    psink = PostfixSink(tmp) if os.path.exists(SMTP_SINK) else None
     tmap = os.path.join(tmp, "transport-map")
     with open(tmap, "w") as f:
-        f.write("dsnhop.test  smarthost:127.0.0.1:%d\n" % psink.port)
+        f.write("dsnhop.test  smarthost:127.0.0.1:%d\n" % (psink.port if psink else 9))
     s = _new_stack("relay_dsn", extra_env={"relay": {
         "MAILYARD_RELAY_TRANSPORT_MAP_FILE": tmap,
         "MAILYARD_RELAY_DELAY_WARNING_SECONDS": "2"}})
     yield s, psink
     _close(s)
-    psink.stop()
+    if psink is not None:
+        psink.stop()
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -214,6 +213,8 @@ def test_no_success_report_without_notify_success(dsnstack):
 
 def test_a_hop_that_announces_dsn_gets_the_parameters_and_we_stay_silent(dsnstack):
     s, psink = dsnstack
+    if psink is None:
+        pytest.skip("Postfix's smtp-sink is not installed (deploy/local/deps.sh: postfix)")
     target = "ok-%s@dsnhop.test" % unique("dp")
     alias = "%s@%s" % (unique("dpalias"), s.domain)
     s.add_alias(alias, [target])
