@@ -39,6 +39,8 @@ static void dsn_random_hex(char *out, size_t nbytes);
 static size_t dsn_header_len(const char *raw, size_t len);
 static int  dsn_arrival_date(const char *raw, size_t hlen, char *out, size_t outlen);
 static int  dsn_has_8bit(const char *p, size_t n);
+static const char *dsn_action_name(enum dsn_action action);
+static int  dsn_headers_only(const spool_message *orig, enum dsn_action action);
 
 int dsn_build(const char *reporting_mta, const spool_message *orig,
               const char *env_sender, const dsn_rcpt *rcpts, size_t n,
@@ -106,7 +108,7 @@ int dsn_queue(db_conn *c, const char *reporting_mta, const spool_message *orig,
     snprintf(jid, sizeof(jid), "%" PRId64, job);
     log_info("DSN queued", "queue_id", m.queue_id, "parent", orig->queue_id, "job_id", jid);
     json_t *d = json_pack("{s:s, s:s, s:s, s:i}", "dsn_queue_id", m.queue_id, "to",
-                          env_sender, "action", action == DSN_FAILED ? "failed" : "delayed",
+                          env_sender, "action", dsn_action_name(action),
                           "recipients", (int)n);
     int ev = d != NULL ? spool_event(c, orig->id, 0, "relay", "dsn_queued", d) : -1;
     json_decref(d);
@@ -119,6 +121,7 @@ static int dsn_render(const char *mta, const spool_message *orig, const char *en
 {
     char host[256], to[512], date[64], arrival[128], v1[DSN_FIELD_MAX], v2[DSN_FIELD_MAX];
     int failed = (action == DSN_FAILED);
+    int success = (action == DSN_RELAYED || action == DSN_DELIVERED);
     int r = 0;
 
     dsn_clean(host, sizeof(host), mta);
@@ -132,6 +135,7 @@ static int dsn_render(const char *mta, const spool_message *orig, const char *en
     r |= buf_printf(out, "From: MAILER-DAEMON@%s (Mail Delivery System)\r\n", host);
     r |= buf_printf(out, "To: <%s>\r\n", to);
     r |= buf_printf(out, "Subject: %s\r\n", failed ? "Undelivered Mail Returned to Sender"
+                                         : success ? "Successful Mail Delivery Report"
                                                    : "Delayed Mail (still being retried)");
     r |= buf_printf(out, "Date: %s\r\n", date);
     r |= buf_printf(out, "Message-ID: %s\r\n", msgid);
@@ -151,6 +155,15 @@ static int dsn_render(const char *mta, const spool_message *orig, const char *en
         r |= buf_append_str(out,
             "I'm sorry to have to inform you that your message could not\r\n"
             "be delivered to one or more recipients. It's attached below.\r\n\r\n");
+    else if (action == DSN_RELAYED)
+        r |= buf_append_str(out,
+            "Your message was successfully relayed to the recipients listed\r\n"
+            "below. Their mail system does not send delivery notifications:\r\n"
+            "you may still receive notifications of delivery errors from it.\r\n\r\n");
+    else if (action == DSN_DELIVERED)
+        r |= buf_append_str(out,
+            "Your message was successfully delivered to the mailboxes of the\r\n"
+            "recipients listed below.\r\n\r\n");
     else
         r |= buf_append_str(out,
             "Your message could not be delivered yet to one or more\r\n"
@@ -171,14 +184,23 @@ static int dsn_render(const char *mta, const spool_message *orig, const char *en
     r |= buf_printf(out, "Reporting-MTA: dns; %s\r\n", host);
     dsn_clean(v1, sizeof(v1), orig->queue_id);
     r |= buf_printf(out, "X-Mailyard-Queue-ID: %s\r\n", v1);
+    if (orig->dsn_envid != NULL && orig->dsn_envid[0] != '\0') {
+        dsn_clean(v1, sizeof(v1), orig->dsn_envid);
+        r |= buf_printf(out, "Original-Envelope-Id: %s\r\n", v1);
+    }
     r |= buf_printf(out, "Arrival-Date: %s\r\n", arrival);
     for (size_t i = 0; i < n; i++) {
         r |= buf_append_str(out, "\r\n");
+        if (rcpts[i].orcpt != NULL && rcpts[i].orcpt[0] != '\0') {
+            dsn_clean(v1, sizeof(v1), rcpts[i].orcpt);
+            r |= buf_printf(out, "Original-Recipient: %s\r\n", v1);
+        }
         dsn_clean(v1, sizeof(v1), rcpts[i].rcpt);
         r |= buf_printf(out, "Final-Recipient: rfc822; %s\r\n", v1);
-        r |= buf_printf(out, "Action: %s\r\n", failed ? "failed" : "delayed");
+        r |= buf_printf(out, "Action: %s\r\n", dsn_action_name(action));
         dsn_clean(v1, sizeof(v1), rcpts[i].status ? rcpts[i].status
-                                                   : (failed ? "5.0.0" : "4.0.0"));
+                                                   : (failed ? "5.0.0"
+                                                      : success ? "2.0.0" : "4.0.0"));
         r |= buf_printf(out, "Status: %s\r\n", v1);
         if (rcpts[i].remote_mta != NULL) {
             dsn_clean(v1, sizeof(v1), rcpts[i].remote_mta);
@@ -193,7 +215,7 @@ static int dsn_render(const char *mta, const spool_message *orig, const char *en
 
     /* 3. The original message, or its header when it is large. */
     r |= buf_printf(out, "--%s\r\n", boundary);
-    if (orig->raw_len > DSN_ORIG_FULL_MAX) {
+    if (dsn_headers_only(orig, action)) {
         r |= buf_append_str(out, "Content-Description: Undelivered Message Headers\r\n"
                                  "Content-Type: text/rfc822-headers\r\n");
         if (dsn_has_8bit(orig->raw, hlen))
@@ -307,6 +329,30 @@ static int dsn_arrival_date(const char *raw, size_t hlen, char *out, size_t outl
         i = eol + 1;
     }
     return -1;
+}
+
+static const char *dsn_action_name(enum dsn_action action)
+{
+    switch (action) {
+    case DSN_FAILED:    return "failed";
+    case DSN_DELAYED:   return "delayed";
+    case DSN_RELAYED:   return "relayed";
+    case DSN_DELIVERED: return "delivered";
+    }
+    return "failed";
+}
+
+/* RET (RFC 3461 §4.3) decides for failures; success reports carry only the
+ * header; without RET a message above DSN_ORIG_FULL_MAX is cut to it. */
+static int dsn_headers_only(const spool_message *orig, enum dsn_action action)
+{
+    if (action == DSN_RELAYED || action == DSN_DELIVERED)
+        return 1;
+    if (orig->dsn_ret != NULL && strcmp(orig->dsn_ret, "HDRS") == 0)
+        return 1;
+    if (action == DSN_FAILED && orig->dsn_ret != NULL && strcmp(orig->dsn_ret, "FULL") == 0)
+        return 0;
+    return orig->raw_len > DSN_ORIG_FULL_MAX;
 }
 
 static int dsn_has_8bit(const char *p, size_t n)

@@ -8,6 +8,13 @@
  * about a DSN cannot happen. The original message is returned in a
  * message/rfc822 part (headers only when it is larger than 64 KiB: then
  * text/rfc822-headers).
+ *
+ * RFC 3461 parameters of the original (spool_message dsn_ret, dsn_envid):
+ * a failure report returns only the header with RET=HDRS and the whole
+ * message with RET=FULL (whatever its size; without RET the 64 KiB rule
+ * above); success reports ("relayed", "delivered") always return only the
+ * header, delay reports follow RET=HDRS. ENVID is rendered as
+ * Original-Envelope-Id, a recipient's ORCPT as Original-Recipient.
  */
 #ifndef MAILYARD_DSN_H
 #define MAILYARD_DSN_H
@@ -21,9 +28,12 @@ typedef struct dsn_rcpt {
     const char *status;       /* "5.1.1", "4.4.1" */
     const char *diagnostic;   /* "smtp; 550 5.1.1 no such user" or NULL */
     const char *remote_mta;   /* "dns; mx.example" or NULL */
+    const char *orcpt;        /* ORCPT "rfc822;a@b" (RFC 3461 §4.2) or NULL */
 } dsn_rcpt;
 
-enum dsn_action { DSN_FAILED, DSN_DELAYED };
+/* The report's Action (RFC 3464 §2.3.3): failed, delayed, or for
+ * NOTIFY=SUCCESS relayed (the next hop does not do DSN) or delivered. */
+enum dsn_action { DSN_FAILED, DSN_DELAYED, DSN_RELAYED, DSN_DELIVERED };
 
 /* Render the DSN to env_sender (the envelope sender of the failed delivery,
  * which may be an SRS address of ours) about orig. CRLF line ends. */

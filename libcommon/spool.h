@@ -19,7 +19,9 @@
  *   rewrite: {}                       recipients = the message's rcpts
  *   lists:   {"list": addr, "mail_from": sender}
  *   archive: {"list": addr}
- *   relay:   {"mail_from": sender, "rcpts": [addr, ...]}
+ *   relay:   {"mail_from": sender, "rcpts": [addr, ...],
+ *             "dsn": [null | {"notify", "orcpt"}, ...]}  (optional, parallel
+ *             to rcpts: docs/architecture.md, DSN parameters)
  */
 #ifndef MAILYARD_SPOOL_H
 #define MAILYARD_SPOOL_H

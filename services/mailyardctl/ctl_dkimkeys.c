@@ -125,6 +125,12 @@ static void dkimkeys_print(const json_t *key)
 {
     const char *rec = json_string_value(json_object_get(key, "dns_record"));
     const char *state = json_string_value(json_object_get(key, "state"));
+    const char *src = json_string_value(json_object_get(key, "source"));
+    if (src != NULL && strcmp(src, "file") == 0) {     /* MAILYARD_RELAY_DKIM_KEY_DIR */
+        const char *alg = json_string_value(json_object_get(key, "algorithm"));
+        printf("; file %s %s\n%s\n", alg ? alg : "?", state ? state : "?", rec ? rec : "");
+        return;
+    }
     printf("; id=%lld %s %s\n%s\n", (long long)json_integer_value(json_object_get(key, "id")),
            json_string_value(json_object_get(key, "algorithm")) ? json_string_value(json_object_get(key, "algorithm")) : "?", state ? state : "?",
            rec ? rec : "");

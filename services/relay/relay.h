@@ -32,6 +32,7 @@
 struct relay_tmap;
 struct relay_conn_pool;
 struct relay_mtasts;
+struct relay_dpol;
 
 enum relay_transport_kind { RELAY_TRANSPORT_MX, RELAY_TRANSPORT_SMARTHOST,
                             RELAY_TRANSPORT_MAILDIR };
@@ -61,6 +62,10 @@ typedef struct relay_state {
     char            tlsrpt_contact[256]; /* MAILYARD_RELAY_TLSRPT_CONTACT */
     char            tlsrpt_from[256];    /* MAILYARD_RELAY_TLSRPT_FROM */
     struct relay_tlsrpt_sched *tlsrpt;   /* owned; the daily sender or NULL */
+    struct relay_dkim_files *dkim_files; /* owned; MAILYARD_RELAY_DKIM_KEY_DIR or NULL */
+    struct relay_dpol *dpol;             /* owned; MAILYARD_RELAY_DOMAIN_POLICY (relay_dpol.h) */
+    int             verp;                /* MAILYARD_RELAY_VERP (relay_verp.h) */
+    char            verp_delims[2];      /* MAILYARD_VERP_DELIMITERS, default "+=" */
     atomic_ulong    maildir_counter;
     db_pool        *db;                  /* borrowed from the service */
     metrics_family *m_deliveries;        /* mailyard_relay_deliveries_total{result} */
@@ -81,6 +86,10 @@ typedef struct relay_outcome {
     char tls[128];                    /* TLS version and cipher, or "" */
     char tls_verify[160];             /* "verified", "not verified: why", or "" */
     char dane[160];                   /* relay_dane.h: "verified (...)", "failed: why", or "" */
+    int  dsn_passed;                  /* the next hop took NOTIFY/ORCPT (announced DSN) */
+    int  mailbox;                     /* final delivery: LMTP or Maildir */
+    long wait_s;                      /* > 0: not tried, waits this long (rate limit);
+                                         reply says why */
 } relay_outcome;
 
 /* Attempts delivery of msg to rcpts (all in domain) with the configured
@@ -89,6 +98,12 @@ typedef struct relay_outcome {
 void relay_transport_deliver(relay_state *st, int thread_no, const spool_message *msg,
                              const char *mail_from, const char *domain,
                              const char *const *rcpts, size_t n, relay_outcome *out);
+/* The same with RFC 3461 parameters for the next hop (arrays parallel to
+ * rcpts, relay_smtp.h); dsn may be NULL. */
+void relay_transport_deliver_dsn(relay_state *st, int thread_no, const spool_message *msg,
+                                 const char *mail_from, const char *domain,
+                                 const char *const *rcpts, const relay_smtp_dsn *dsn,
+                                 size_t n, relay_outcome *out);
 
 /* relay_db.c: relay.deliveries. */
 typedef struct relay_row {
@@ -110,6 +125,9 @@ void relay_db_rows_free(relay_row *rows, size_t n);
  * expiring row is bounced on time). host "" is stored as NULL. */
 int  relay_db_update(db_conn *c, int64_t id, const char *state, int attempts,
                      long delay, long max_age, const char *reply, const char *host);
+/* relay_db_wait.c: leaves a pending row untried for wait_s seconds (its
+ * destination's rate limit) with the reason; attempts and last reply stay. */
+int  relay_db_wait(db_conn *c, int64_t id, long wait_s, long max_age, const char *reason);
 /* Counts the job's pending rows and their earliest next_attempt_at. */
 int  relay_db_job_pending(db_conn *c, int64_t job_id, long *npending, time_t *earliest);
 

@@ -41,13 +41,15 @@
     "  CASE WHEN state = 'pending' THEN to_char(next_attempt_at AT TIME ZONE 'UTC', " \
     "    'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') END, last_reply, last_host, job_id, " \
     "  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), " \
-    "  floor(extract(epoch FROM now() - created_at))::bigint " \
+    "  floor(extract(epoch FROM now() - created_at))::bigint, wait_reason " \
     "FROM relay.deliveries "
 
 static const char SQL_LIST[] =
     API_COLUMNS
     "WHERE ($2::text IS NULL OR (CASE WHEN $2::text = 'deferred' "
-    "        THEN state = 'pending' AND last_reply IS NOT NULL ELSE state = $2::text END)) "
+    "        THEN state = 'pending' AND last_reply IS NOT NULL "
+    "        WHEN $2::text = 'waiting' THEN state = 'pending' AND wait_reason IS NOT NULL "
+    "        ELSE state = $2::text END)) "
     "  AND ($3::text IS NULL OR lower(substring(rcpt FROM '@([^@]*)$')) = lower($3::text)) "
     "  AND ($4::text IS NULL OR lower(mail_from) = lower($4::text)) "
     "  AND ($5::bigint IS NULL OR "
@@ -72,6 +74,7 @@ int relay_api_register(service *svc, relay_state *st)
     if (http_route(svc->http, "GET", "/v1/queue", api_queue_list, st) != 0 ||
         relay_queue_summary_register(svc, st) != 0 ||
         relay_queue_act_register(svc, st) != 0 ||
+        relay_api_dpol_register(svc, st) != 0 ||
         http_route(svc->http, "GET", "/v1/queue/*", api_queue_get, st) != 0) {
         log_error("cannot register the relay API routes");
         return -1;
@@ -97,10 +100,11 @@ static void api_queue_list(void *arg, const http_request *req, http_response *re
     char limit[24] = "100", min_age[24] = "", max_age[24] = "", after[24] = "";
 
     if (state != NULL && strcmp(state, "pending") != 0 && strcmp(state, "deferred") != 0 &&
+        strcmp(state, "waiting") != 0 &&
         strcmp(state, "held") != 0 && strcmp(state, "delivered") != 0 &&
         strcmp(state, "bounced") != 0 && strcmp(state, "deleted") != 0) {
-        http_reply_error(resp, 400, "bad_request", "state must be pending, deferred, held, "
-                         "delivered, bounced or deleted");
+        http_reply_error(resp, 400, "bad_request", "state must be pending, deferred, "
+                         "waiting, held, delivered, bounced or deleted");
         return;
     }
     if (api_query_num(req, resp, "limit", 1, 1000, limit, sizeof(limit)) != 0 ||
@@ -195,6 +199,7 @@ static json_t *api_rows_json(PGresult *r)
         json_object_set_new(o, "created_at", relay_queue_text(r, i, 10));
         json_object_set_new(o, "age_seconds",
                             json_integer(strtoll(PQgetvalue(r, i, 11), NULL, 10)));
+        json_object_set_new(o, "wait_reason", relay_queue_text(r, i, 12));
         json_array_append_new(arr, o);
     }
     return arr;

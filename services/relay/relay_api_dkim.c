@@ -14,7 +14,9 @@
  *   DELETE /v1/dkim/keys/{id} -> key (state "retired"), 404 if unknown
  *
  * key = {"id","domain","selector","algorithm","state","created_at",
- * "retired_at","public_txt","dns_record"}: never the private key.
+ * "retired_at","public_txt","dns_record","source"}: never the private key.
+ * source is "db" (relay.dkim_keys) or "file" (MAILYARD_RELAY_DKIM_KEY_DIR,
+ * listed after the table's keys, "id" null, not retirable here).
  * Handlers borrow a pooled connection for the request only.
  */
 #include "relay.h"
@@ -93,6 +95,10 @@ static void api_keys_list(void *arg, const http_request *req, http_response *res
     json_t *keys = api_key_rows(r);
     PQclear(r);
     db_pool_release(st->db, c);
+    json_t *fkeys = relay_dkim_files_json(st->dkim_files, domain);     /* file keys */
+    if (json_array_extend(keys, fkeys) != 0)
+        panic("json_array_extend failed");
+    json_decref(fkeys);
     http_reply_json(resp, 200, json_pack("{s:o}", "keys", keys));
 }
 
@@ -294,6 +300,7 @@ static json_t *api_key_rows(PGresult *r)
         json_object_set_new(o, "retired_at", PQgetisnull(r, i, 6) ? json_null()
                                                 : json_string(PQgetvalue(r, i, 6)));
         json_object_set_new(o, "public_txt", json_string(PQgetvalue(r, i, 7)));
+        json_object_set_new(o, "source", json_string("db"));
         size_t n = strlen(PQgetvalue(r, i, 1)) + strlen(PQgetvalue(r, i, 2)) +
                    strlen(PQgetvalue(r, i, 7)) + 40;
         char *rec = malloc(n);

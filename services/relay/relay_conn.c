@@ -136,6 +136,11 @@ void relay_conn_put(relay_conn_pool *p, const char *key, relay_smtp_session *s)
 
 int relay_conn_dest_acquire(relay_conn_pool *p, const char *dest, int timeout_s)
 {
+    return relay_conn_dest_acquire_n(p, dest, 0, timeout_s);
+}
+
+int relay_conn_dest_acquire_n(relay_conn_pool *p, const char *dest, int limit, int timeout_s)
+{
     struct timespec until;
     int rc = 0;
 
@@ -152,7 +157,7 @@ int relay_conn_dest_acquire(relay_conn_pool *p, const char *dest, int timeout_s)
             d->next = p->dests;
             p->dests = d;
         }
-        if (d->active < p->dest_limit) {
+        if (d->active < (limit > 0 ? limit : p->dest_limit)) {
             d->active++;
             break;
         }

@@ -39,6 +39,10 @@ void                relay_conn_put(relay_conn_pool *p, const char *key, relay_sm
 /* Waits up to timeout_s for a slot of dest. 0, or -1 on timeout. */
 int                 relay_conn_dest_acquire(relay_conn_pool *p, const char *dest,
                                             int timeout_s);
+/* The same with the caller's limit instead of the pool's (slow start,
+ * relay_dpol.h). */
+int                 relay_conn_dest_acquire_n(relay_conn_pool *p, const char *dest,
+                                              int limit, int timeout_s);
 void                relay_conn_dest_release(relay_conn_pool *p, const char *dest);
 /* Counters for tests and metrics: sessions opened / reused so far. */
 void                relay_conn_stats(relay_conn_pool *p, unsigned long *idle_now,

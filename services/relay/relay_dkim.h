@@ -5,6 +5,8 @@
  *   relay_dkim_keygen.c  new key pairs with OpenSSL EVP (RSA 2048, Ed25519)
  *   relay_dkim_store.c   the table, and the per-process cache of the active
  *                        keys (reloaded when a cheap version check changes)
+ *   relay_dkim_files.c   keys from MAILYARD_RELAY_DKIM_KEY_DIR (read at start;
+ *                        a table key of the same domain and algorithm wins)
  *   relay_sign.c         ARC sealing and DKIM signing of a message right
  *                        before it leaves (relay_sign_message)
  *   relay_api_dkim.c     /v1/dkim/keys (list, generate, rotate, retire)
@@ -20,6 +22,7 @@
 #define MAILYARD_RELAY_DKIM_H
 
 #include <stddef.h>
+#include <jansson.h>
 
 #include "db.h"
 #include "dkim.h"
@@ -57,12 +60,30 @@ typedef struct relay_dkim_cache relay_dkim_cache;
 relay_dkim_cache *relay_dkim_cache_create(void);
 void              relay_dkim_cache_free(relay_dkim_cache *cache);   /* accepts NULL */
 
+/* relay_dkim_files.c: keys from files <domain>.<selector>.key. */
+#define RELAY_DKIM_FILES_MAX 1000
+typedef struct relay_dkim_files relay_dkim_files;
+/* Loads the directory (see relay_dkim_files.c). NULL with err on an
+ * unreadable directory or an unusable key file. */
+relay_dkim_files *relay_dkim_files_load(const char *dir, char *err, size_t errlen);
+void              relay_dkim_files_free(relay_dkim_files *f);       /* accepts NULL */
+const relay_dkim_entry *relay_dkim_files_find(const relay_dkim_files *f, const char *domain,
+                                              enum dkim_algo algo);
+/* The keys (of domain, or all when NULL) as API key objects with "source":
+ * "file", "id": null and the DNS record; never the private key. */
+json_t           *relay_dkim_files_json(const relay_dkim_files *f, const char *domain);
+/* Makes the cache's lookups fall back to f (borrowed; set before the
+ * workers start, outlives them). */
+void              relay_dkim_cache_set_files(relay_dkim_cache *cache,
+                                             const relay_dkim_files *f);
+
 /* Returns a referenced snapshot of the active keys, reloaded from c when
  * the table changed since the last load (one small query per call), or
  * NULL on a database error. Release with relay_dkim_snapshot_release. */
 relay_dkim_snapshot *relay_dkim_snapshot_get(relay_dkim_cache *cache, db_conn *c);
 void relay_dkim_snapshot_release(relay_dkim_snapshot *s);   /* accepts NULL */
-/* The newest active key of domain with algo (case-insensitive), or NULL. */
+/* The newest active key of domain with algo (case-insensitive) in the
+ * table, else a file key of domain with algo, or NULL. */
 const relay_dkim_entry *relay_dkim_snapshot_find(const relay_dkim_snapshot *s,
                                                  const char *domain, enum dkim_algo algo);
 

@@ -33,6 +33,7 @@
 struct relay_dkim_cache {
     pthread_mutex_t      mu;
     relay_dkim_snapshot *current;              /* guarded by mu; one reference */
+    const relay_dkim_files *files;             /* borrowed, immutable; may be NULL */
 };
 
 struct relay_dkim_snapshot {
@@ -73,6 +74,11 @@ void relay_dkim_cache_free(relay_dkim_cache *cache)
     relay_dkim_snapshot_release(cache->current);
     pthread_mutex_destroy(&cache->mu);
     free(cache);
+}
+
+void relay_dkim_cache_set_files(relay_dkim_cache *cache, const relay_dkim_files *f)
+{
+    cache->files = f;
 }
 
 relay_dkim_snapshot *relay_dkim_snapshot_get(relay_dkim_cache *cache, db_conn *c)
@@ -130,7 +136,7 @@ const relay_dkim_entry *relay_dkim_snapshot_find(const relay_dkim_snapshot *s,
     for (size_t i = 0; s != NULL && i < s->n; i++)
         if (s->keys[i].algo == algo && strcasecmp(s->keys[i].domain, domain) == 0)
             return &s->keys[i];
-    return NULL;
+    return s != NULL ? relay_dkim_files_find(s->cache->files, domain, algo) : NULL;
 }
 
 int relay_dkim_store_insert(db_conn *c, const char *domain, const char *selector,

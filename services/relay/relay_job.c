@@ -4,8 +4,9 @@
  * (idempotently), attempts every due pending row of the job (one SMTP
  * transaction per domain, up to RELAY_RCPTS_PER_TXN recipients each),
  * records each outcome (row, trace event, metric), queues one DSN for the
- * recipients that bounced, and tells the worker loop whether the job is
- * done or when to come back.
+ * recipients that bounced (and success DSNs), honouring each recipient's
+ * RFC 3461 parameters (relay_dsnp.h, relay_notify.h), and tells the worker
+ * loop whether the job is done or when to come back.
  *
  * Runs inside the worker's transaction (worker.h): the delivery rows, the
  * events, the DSN message and its rewrite job commit together with the
@@ -19,7 +20,11 @@
 #include "relay.h"
 #include "relay_backoff.h"
 #include "relay_dkim.h"
+#include "relay_dpol.h"
+#include "relay_dsnp.h"
+#include "relay_notify.h"
 #include "relay_queue.h"
+#include "relay_verp.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -41,10 +46,11 @@ static int  job_domain_cmp(const void *a, const void *b);
 static const char *job_domain(const char *rcpt);
 static void job_mark_invalid(relay_outcome *o);
 static void job_mark_expired(relay_outcome *o, const relay_row *row);
+static void job_mark_waiting(relay_outcome *o, size_t n, long wait, const char *why);
+static double job_now(void);
 static int  job_record(relay_state *st, worker_job_ctx *ctx, const spool_message *msg,
-                       const relay_row *row, const relay_outcome *o, dsn_rcpt *bounces,
-                       char (*remote)[340], char (*diag)[RELAY_SMTP_REPLY_MAX + 8],
-                       size_t *nb);
+                       const relay_row *row, const relay_outcome *o, const relay_dsnp *dp,
+                       relay_notify *nt);
 
 typedef struct job_item {
     size_t      row;      /* index into rows */
@@ -60,9 +66,8 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
     relay_row *rows = NULL;
     relay_outcome *oc = NULL;
     job_item *items = NULL;
-    dsn_rcpt *bounces = NULL;
-    char (*remote)[340] = NULL;
-    char (*diag)[RELAY_SMTP_REPLY_MAX + 8] = NULL;
+    relay_dsnp *dp = NULL;
+    relay_notify *nt = NULL;
     const char **rcpts = NULL;
     int nrows = 0;
     char jid[24];
@@ -113,8 +118,10 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
     /* 3. Attempt delivery, grouped by domain. */
     oc = xcalloc((size_t)nrows + 1, sizeof(*oc));
     items = xcalloc((size_t)nrows + 1, sizeof(*items));
+    dp = xcalloc((size_t)nrows + 1, sizeof(*dp));
     size_t nitems = 0;
     for (int i = 0; i < nrows; i++) {
+        relay_dsnp_lookup(job->payload, msg, rows[i].rcpt, &dp[i]);
         if (rows[i].expired)
             job_mark_expired(&oc[i], &rows[i]);
         else if (!job_addr_ok(rows[i].rcpt, 0))
@@ -123,32 +130,50 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
             items[nitems++] = (job_item){ (size_t)i, job_domain(rows[i].rcpt) };
     }
     qsort(items, nitems, sizeof(*items), job_domain_cmp);
+    /* VERP (relay_verp.h): list mail goes one envelope per recipient. */
+    int verp = st->verp && relay_verp_applies(msg->origin, mail_from);
+    char vfrom[RELAY_ADDR_MAX + 1];
     const char *group[RELAY_RCPTS_PER_TXN];
+    const char *gnotify[RELAY_RCPTS_PER_TXN], *gorcpt[RELAY_RCPTS_PER_TXN];
+    char gnbuf[RELAY_RCPTS_PER_TXN][40];
     relay_outcome gout[RELAY_RCPTS_PER_TXN];
+    relay_smtp_dsn gdsn = { .ret = msg->dsn_ret, .envid = msg->dsn_envid,
+                            .notify = gnotify, .orcpt = gorcpt };
     for (size_t s = 0; s < nitems;) {
         size_t e = s + 1;
-        while (e < nitems && e - s < RELAY_RCPTS_PER_TXN &&
+        while (!verp && e < nitems && e - s < RELAY_RCPTS_PER_TXN &&
                strcasecmp(items[e].domain, items[s].domain) == 0)
             e++;
-        for (size_t k = s; k < e; k++)
+        const char *gfrom = mail_from;
+        if (verp && relay_verp_encode(mail_from, rows[items[s].row].rcpt, st->verp_delims,
+                                      vfrom, sizeof(vfrom)) == 0)
+            gfrom = vfrom;
+        for (size_t k = s; k < e; k++) {
+            const relay_dsnp *d = &dp[items[k].row];
             group[k - s] = rows[items[k].row].rcpt;
-        relay_transport_deliver(st, ctx->thread_no, msg, mail_from, items[s].domain, group,
-                                e - s, gout);
+            relay_dsnp_notify_format(d->notify, gnbuf[k - s], sizeof(gnbuf[k - s]));
+            gnotify[k - s] = gnbuf[k - s][0] != '\0' ? gnbuf[k - s] : NULL;
+            gorcpt[k - s] = d->orcpt[0] != '\0' ? d->orcpt : NULL;
+        }
+        char why[256];
+        long wait = relay_dpol_rate_take(st->dpol, items[s].domain, job_now(), why,
+                                         sizeof(why));
+        if (wait > 0)
+            job_mark_waiting(gout, e - s, wait, why);
+        else
+            relay_transport_deliver_dsn(st, ctx->thread_no, msg, gfrom, items[s].domain,
+                                        group, &gdsn, e - s, gout);
         for (size_t k = s; k < e; k++)
             oc[items[k].row] = gout[k - s];
         s = e;
     }
 
-    /* 4. Record outcomes; collect bounces for one DSN. */
-    bounces = xcalloc((size_t)nrows + 1, sizeof(*bounces));
-    remote = xcalloc((size_t)nrows + 1, sizeof(*remote));
-    diag = xcalloc((size_t)nrows + 1, sizeof(*diag));
-    size_t nb = 0;
+    /* 4. Record outcomes; collect the reports: one DSN per action. */
+    nt = relay_notify_create();
     for (int i = 0; i < nrows; i++)
-        if (job_record(st, ctx, msg, &rows[i], &oc[i], bounces, remote, diag, &nb) != 0)
+        if (job_record(st, ctx, msg, &rows[i], &oc[i], &dp[i], nt) != 0)
             goto out;
-    if (nb > 0 && dsn_queue(ctx->db, st->hostname, msg, mail_from, bounces, nb, DSN_FAILED,
-                            ctx->outputs) < 0) {
+    if (relay_notify_queue(nt, ctx->db, st->hostname, msg, mail_from, ctx->outputs) != 0) {
         log_error("queueing a DSN failed", "job_id", jid, "queue_id", msg->queue_id);
         goto out;
     }
@@ -169,9 +194,8 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
         verdict = WORKER_DEFER;
     }
 out:
-    free(diag);
-    free(remote);
-    free(bounces);
+    relay_notify_free(nt);
+    free(dp);
     free(items);
     free(oc);
     relay_db_rows_free(rows, nrows > 0 ? (size_t)nrows : 0);
@@ -180,16 +204,27 @@ out:
     return verdict;
 }
 
-/* Updates the row, appends the trace event, counts the metric and adds a
- * bounce to the DSN list (bounces[i] point into remote[i], diag[i] and the
- * row, which outlive the dsn_queue call). */
+/* Updates the row, adds the recipient's report to nt (as its NOTIFY
+ * asks), appends the trace event and counts the metric. */
 static int job_record(relay_state *st, worker_job_ctx *ctx, const spool_message *msg,
-                      const relay_row *row, const relay_outcome *o, dsn_rcpt *bounces,
-                      char (*remote)[340], char (*diag)[RELAY_SMTP_REPLY_MAX + 8], size_t *nb)
+                      const relay_row *row, const relay_outcome *o, const relay_dsnp *dp,
+                      relay_notify *nt)
 {
     const char *state, *event;
     long delay = 0;
     int attempts = row->attempts;
+
+    if (o->wait_s > 0) {      /* not tried: its destination's rate limit */
+        if (relay_db_wait(ctx->db, row->id, o->wait_s, st->max_age, o->reply) != 0)
+            return -1;
+        json_t *w = json_pack("{s:s, s:s, s:I}", "rcpt", row->rcpt, "reason", o->reply,
+                              "wait_seconds", (json_int_t)o->wait_s);
+        int wev = w != NULL ? spool_event(ctx->db, msg->id, ctx->job->id, "relay", "waiting", w)
+                            : -1;
+        json_decref(w);
+        log_info("waiting", "queue_id", msg->queue_id, "rcpt", row->rcpt, "reason", o->reply);
+        return wev;
+    }
 
     if (o->code / 100 == 2) {
         state = "delivered";
@@ -224,6 +259,18 @@ static int job_record(relay_state *st, worker_job_ctx *ctx, const spool_message 
         json_object_set_new(d, "dane", json_string(o->dane));
     if (delay > 0)
         json_object_set_new(d, "retry_in_seconds", json_integer(delay));
+    if (strcmp(state, "pending") != 0) {
+        char nbuf[40];
+        const char *report = relay_notify_add(nt, row->rcpt, o, strcmp(state, "bounced") == 0,
+                                              dp);
+        relay_dsnp_notify_format(dp->notify, nbuf, sizeof(nbuf));
+        if (nbuf[0] != '\0')
+            json_object_set_new(d, "notify", json_string(nbuf));
+        if (o->dsn_passed && dp->notify != 0)
+            json_object_set_new(d, "dsn_passed", json_true());
+        if (report != NULL)
+            json_object_set_new(d, "dsn", json_string(report));
+    }
     int ev = spool_event(ctx->db, msg->id, ctx->job->id, "relay", event, d);
     json_decref(d);
     if (ev != 0)
@@ -231,20 +278,6 @@ static int job_record(relay_state *st, worker_job_ctx *ctx, const spool_message 
     metrics_counter_inc(st->m_deliveries, event);
     log_info(event, "queue_id", msg->queue_id, "rcpt", row->rcpt, "reply", o->reply,
              "host", o->host);
-    if (strcmp(state, "bounced") == 0) {
-        dsn_rcpt *b = &bounces[*nb];
-        b->rcpt = row->rcpt;
-        b->status = o->status;
-        snprintf(diag[*nb], sizeof(diag[*nb]), "smtp; %s", o->reply);
-        b->diagnostic = diag[*nb];
-        b->remote_mta = NULL;
-        if (o->host[0] != '\0' && strncmp(o->host, "maildir:", 8) != 0) {
-            size_t hl = strcspn(o->host, "[");
-            snprintf(remote[*nb], sizeof(remote[*nb]), "dns; %.*s", (int)hl, o->host);
-            b->remote_mta = remote[*nb];
-        }
-        (*nb)++;
-    }
     return 0;
 }
 
@@ -283,6 +316,23 @@ static void job_mark_invalid(relay_outcome *o)
     (void)str_copy(o->status, sizeof(o->status), "5.1.3");
     (void)str_copy(o->reply, sizeof(o->reply),
                    "553 5.1.3 bad destination mailbox address syntax");
+}
+
+static void job_mark_waiting(relay_outcome *o, size_t n, long wait, const char *why)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(&o[i], 0, sizeof(o[i]));
+        o[i].wait_s = wait;
+        (void)str_copy(o[i].status, sizeof(o[i].status), "4.4.5");
+        snprintf(o[i].reply, sizeof(o[i].reply), "%s", why);
+    }
+}
+
+static double job_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void job_mark_expired(relay_outcome *o, const relay_row *row)

@@ -35,6 +35,8 @@ int  relay_db_record(db_conn *c, int64_t id, const char *state, int attempts, lo
  * relay_api_register() before GET /v1/queue/{qid}. 0 or -1. */
 int  relay_queue_act_register(service *svc, relay_state *st);
 int  relay_queue_summary_register(service *svc, relay_state *st);
+/* relay_api_dpol.c: GET /v1/destinations (domain policies, relay_dpol.h). */
+int  relay_api_dpol_register(service *svc, relay_state *st);
 
 /* relay_queue_show.c: adds "history" (the attempt log, oldest first) to
  * every delivery object of arr (each has "id"). 0 or -1 (database). */

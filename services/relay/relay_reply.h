@@ -64,6 +64,7 @@ typedef struct relay_ehlo {
     int           eightbitmime;
     int           auth_plain;  /* AUTH PLAIN offered (RFC 4954, 4616) */
     int           auth_login;  /* AUTH LOGIN offered */
+    int           dsn;         /* DSN offered (RFC 3461) */
 } relay_ehlo;
 
 /* Reads the extension keywords of a 250 EHLO reply (lines after the first). */

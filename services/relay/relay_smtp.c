@@ -4,6 +4,7 @@
  */
 #include "relay_smtp.h"
 #include "relay_dane.h"
+#include "relay_dsnp.h"
 #include "relay_reply.h"
 #include "buf.h"
 #include "xalloc.h"
@@ -60,6 +61,8 @@ static int  smtp_auth(smtp_conn *c, const relay_smtp_opts *o, const relay_ehlo *
 static int  smtp_b64(const char *in, size_t len, char *out, size_t outlen);
 static void smtp_close(smtp_conn *c);
 static void smtp_quit(smtp_conn *c);
+static void smtp_dsn_mail_params(const relay_smtp_dsn *d, char *out, size_t outlen);
+static void smtp_dsn_rcpt_params(const relay_smtp_dsn *d, size_t i, char *out, size_t outlen);
 static void smtp_info_reply(relay_smtp_info *info, const relay_reply *r);
 static void smtp_info_io(relay_smtp_info *info, const smtp_conn *c, const char *stage);
 static void smtp_rcpt_set(relay_smtp_rcpt *o, int code, const char *status,
@@ -195,6 +198,15 @@ enum relay_smtp_result relay_smtp_txn(relay_smtp_session *s, const char *mail_fr
                                       const char *msg, size_t len,
                                       relay_smtp_rcpt *out, relay_smtp_info *info)
 {
+    return relay_smtp_txn_dsn(s, mail_from, NULL, rcpts, n, msg, len, out, info);
+}
+
+enum relay_smtp_result relay_smtp_txn_dsn(relay_smtp_session *s, const char *mail_from,
+                                          const relay_smtp_dsn *dsn,
+                                          const char *const *rcpts, size_t n,
+                                          const char *msg, size_t len,
+                                          relay_smtp_rcpt *out, relay_smtp_info *info)
+{
     smtp_conn *c = &s->c;
     relay_reply r;
     const char *stage = "DATA";
@@ -218,14 +230,17 @@ enum relay_smtp_result relay_smtp_txn(relay_smtp_session *s, const char *mail_fr
         s->state = SESS_OK;
         return RELAY_SMTP_OK;
     }
-    char params[96] = "";
+    char params[96] = "", dparams[800] = "";
     int pw = 0;
     if (s->ehlo.size)
         pw = snprintf(params, sizeof(params), " SIZE=%zu", len);
     if (pw >= 0 && (size_t)pw < sizeof(params) && s->ehlo.eightbitmime &&
         smtp_has_8bit(msg, len))
         (void)snprintf(params + pw, sizeof(params) - (size_t)pw, " BODY=8BITMIME");
-    if (smtp_cmd(c, &r, "MAIL FROM:<%s>%s\r\n", mail_from, params) != 0) {
+    info->dsn = s->ehlo.dsn && !s->lmtp;
+    if (info->dsn)
+        smtp_dsn_mail_params(dsn, dparams, sizeof(dparams));
+    if (smtp_cmd(c, &r, "MAIL FROM:<%s>%s%s\r\n", mail_from, params, dparams) != 0) {
         smtp_info_io(info, c, "MAIL FROM");
         return RELAY_SMTP_TRYNEXT;
     }
@@ -244,7 +259,10 @@ enum relay_smtp_result relay_smtp_txn(relay_smtp_session *s, const char *mail_fr
     /* From here on every recipient gets a final answer. */
     size_t accepted = 0;
     for (size_t i = 0; i < n; i++) {
-        if (smtp_cmd(c, &r, "RCPT TO:<%s>\r\n", rcpts[i]) != 0) {
+        dparams[0] = '\0';
+        if (info->dsn)
+            smtp_dsn_rcpt_params(dsn, i, dparams, sizeof(dparams));
+        if (smtp_cmd(c, &r, "RCPT TO:<%s>%s\r\n", rcpts[i], dparams) != 0) {
             char why[RELAY_SMTP_REPLY_MAX];
             snprintf(why, sizeof(why), "451 4.4.2 lost connection after RCPT: %s", c->err);
             for (size_t j = 0; j < n; j++)
@@ -363,6 +381,39 @@ enum relay_smtp_result relay_smtp_send(const struct sockaddr *addr, socklen_t al
     res = relay_smtp_txn(s, mail_from, rcpts, n, msg, len, out, info);
     relay_smtp_close(s);
     return res;
+}
+
+/* " RET=HDRS ENVID=xtext" (what is set; an ENVID too long is left out). */
+static void smtp_dsn_mail_params(const relay_smtp_dsn *d, char *out, size_t outlen)
+{
+    char x[400];
+    out[0] = '\0';
+    if (d == NULL)
+        return;
+    int w = 0;
+    if (d->ret != NULL && (strcmp(d->ret, "FULL") == 0 || strcmp(d->ret, "HDRS") == 0))
+        w = snprintf(out, outlen, " RET=%s", d->ret);
+    if (w >= 0 && (size_t)w < outlen && d->envid != NULL && d->envid[0] != '\0' &&
+        relay_dsnp_xtext(d->envid, x, sizeof(x)) == 0)
+        (void)snprintf(out + w, outlen - (size_t)w, " ENVID=%s", x);
+}
+
+/* " NOTIFY=... ORCPT=type;xtext" for recipient i. */
+static void smtp_dsn_rcpt_params(const relay_smtp_dsn *d, size_t i, char *out, size_t outlen)
+{
+    char x[600];
+    out[0] = '\0';
+    if (d == NULL)
+        return;
+    int w = 0;
+    const char *nt = d->notify != NULL ? d->notify[i] : NULL;
+    const char *oc = d->orcpt != NULL ? d->orcpt[i] : NULL;
+    if (nt != NULL && nt[0] != '\0')
+        w = snprintf(out, outlen, " NOTIFY=%s", nt);
+    const char *semi = oc != NULL ? strchr(oc, ';') : NULL;
+    if (w >= 0 && (size_t)w < outlen && semi != NULL && semi - oc < 32 &&
+        relay_dsnp_xtext(semi + 1, x, sizeof(x)) == 0)
+        (void)snprintf(out + w, outlen - (size_t)w, " ORCPT=%.*s;%s", (int)(semi - oc), oc, x);
 }
 
 static int smtp_connect(smtp_conn *c, const struct sockaddr *addr, socklen_t alen,

@@ -10,7 +10,8 @@
  * SECURITY: the server is untrusted; replies go through relay_reply's
  * bounded parser and every read and write has a timeout.
  * STANDARDS: RFC 5321, RFC 3207 (STARTTLS), RFC 1870 (SIZE), RFC 6152,
- * RFC 4954 (AUTH), RFC 4616 (PLAIN), RFC 2033 (LMTP), RFC 6125 (names).
+ * RFC 4954 (AUTH), RFC 4616 (PLAIN), RFC 2033 (LMTP), RFC 6125 (names),
+ * RFC 3461 (DSN parameters, only to a server that announces DSN).
  *
  * A session (relay_smtp_open) can carry several transactions
  * (relay_smtp_txn, with relay_smtp_reset = RSET between them) so the
@@ -58,6 +59,8 @@ typedef struct relay_smtp_opts {
     const relay_tlsa *tlsa;
     size_t      ntlsa;
     const char *dane_domain;
+    const struct relay_smtp_dsn *dsn; /* for the caller's relay_smtp_txn_dsn; not
+                                         used by relay_smtp_open, may be NULL */
 } relay_smtp_opts;
 
 /* Per-recipient answer: code 2xx, 4xx or 5xx with the formatted reply. */
@@ -74,7 +77,19 @@ typedef struct relay_smtp_info {
     char tls[128];                       /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or "" */
     char tls_verify[160];                /* "verified", "not verified: why", or "" */
     char dane[160];                      /* with TLSA: "verified (DANE-EE)", "failed: why" */
+    int  dsn;                            /* the server announced DSN (RFC 3461) */
 } relay_smtp_info;
+
+/* RFC 3461 parameters of one transaction, sent only to a server that
+ * announces DSN: RET and ENVID on MAIL, NOTIFY and ORCPT on each RCPT
+ * (values decoded; xtext-encoded here). Arrays parallel to rcpts; a NULL
+ * array or entry means "none". */
+typedef struct relay_smtp_dsn {
+    const char        *ret;     /* "FULL" / "HDRS" or NULL */
+    const char        *envid;   /* or NULL */
+    const char *const *notify;  /* "SUCCESS,FAILURE", "NEVER", or NULL */
+    const char *const *orcpt;   /* "rfc822;a@b" or NULL */
+} relay_smtp_dsn;
 
 enum relay_smtp_result {
     RELAY_SMTP_OK,        /* every rcpts[i] has a final code */
@@ -96,6 +111,13 @@ enum relay_smtp_result relay_smtp_txn(relay_smtp_session *s, const char *mail_fr
                                       const char *const *rcpts, size_t n,
                                       const char *msg, size_t len,
                                       relay_smtp_rcpt *out, relay_smtp_info *info);
+/* relay_smtp_txn with DSN parameters (dsn may be NULL); info->dsn tells
+ * whether the server took them (announced DSN). */
+enum relay_smtp_result relay_smtp_txn_dsn(relay_smtp_session *s, const char *mail_from,
+                                          const relay_smtp_dsn *dsn,
+                                          const char *const *rcpts, size_t n,
+                                          const char *msg, size_t len,
+                                          relay_smtp_rcpt *out, relay_smtp_info *info);
 /* 1 when the session is in step with the server and may carry another
  * transaction (after relay_smtp_reset). */
 int  relay_smtp_reusable(const relay_smtp_session *s);

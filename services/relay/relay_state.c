@@ -13,6 +13,7 @@
 #include "relay_conn.h"
 #include "relay_mtasts.h"
 #include "relay_tlsrpt.h"
+#include "relay_dpol.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,7 +115,30 @@ int relay_state_init(relay_state *st, service *svc)
         return -1;
     }
     st->conns = relay_conn_pool_create(idle, (int)conc);
+    st->dpol = relay_dpol_create(config_get(cfg, "MAILYARD_RELAY_DOMAIN_POLICY", ""), (int)conc,
+                                 err, sizeof(err));
+    if (st->dpol == NULL) {
+        log_error("MAILYARD_RELAY_DOMAIN_POLICY is malformed", "error", err);
+        return -1;
+    }
     st->dkim = relay_dkim_cache_create();
+    st->verp = config_get_bool(cfg, "MAILYARD_RELAY_VERP", 0);
+    const char *vd = config_get(cfg, "MAILYARD_VERP_DELIMITERS", "+=");
+    if (strlen(vd) != 2 || vd[0] == vd[1] || strpbrk(vd, "@<>\"\\ \t\r\n") != NULL) {
+        log_error("MAILYARD_VERP_DELIMITERS must be two different characters, not @ <> quotes "
+                  "or white space", "value", vd);
+        return -1;
+    }
+    memcpy(st->verp_delims, vd, 2);
+    const char *kdir = config_get(cfg, "MAILYARD_RELAY_DKIM_KEY_DIR", "");
+    if (kdir[0] != '\0') {
+        st->dkim_files = relay_dkim_files_load(kdir, err, sizeof(err));
+        if (st->dkim_files == NULL) {
+            log_error("cannot load the DKIM key files", "error", err);
+            return -1;
+        }
+        relay_dkim_cache_set_files(st->dkim, st->dkim_files);
+    }
 
     const char *tr = config_get(cfg, "MAILYARD_RELAY_TRANSPORT", "mx");
     if (strcmp(tr, "mx") == 0) {
@@ -201,6 +225,10 @@ void relay_state_free(relay_state *st)
     st->tmap = NULL;
     relay_conn_pool_free(st->conns);
     relay_dkim_cache_free(st->dkim);
+    relay_dkim_files_free(st->dkim_files);
+    st->dkim_files = NULL;
+    relay_dpol_free(st->dpol);
+    st->dpol = NULL;
     st->conns = NULL;
     relay_mtasts_free(st->mtasts);
     st->mtasts = NULL;

@@ -16,6 +16,7 @@
 #include "relay_mtasts.h"
 #include "relay_dane.h"
 #include "relay_tlsrpt.h"
+#include "relay_dpol.h"
 
 #include <netdb.h>
 #include <stdarg.h>
@@ -57,12 +58,20 @@ void relay_transport_deliver(relay_state *st, int thread_no, const spool_message
                              const char *mail_from, const char *domain,
                              const char *const *rcpts, size_t n, relay_outcome *out)
 {
+    relay_transport_deliver_dsn(st, thread_no, msg, mail_from, domain, rcpts, NULL, n, out);
+}
+
+void relay_transport_deliver_dsn(relay_state *st, int thread_no, const spool_message *msg,
+                                 const char *mail_from, const char *domain,
+                                 const char *const *rcpts, const relay_smtp_dsn *dsn,
+                                 size_t n, relay_outcome *out)
+{
     struct timespec t0, t1;
 
     memset(out, 0, n * sizeof(*out));
     clock_gettime(CLOCK_MONOTONIC, &t0);
     relay_smtp_opts o = { .helo = st->helo, .timeout_s = st->timeout_s, .try_tls = 1,
-                          .tls = st->tls_mode, .ca_file = st->ca_file };
+                          .tls = st->tls_mode, .ca_file = st->ca_file, .dsn = dsn };
     const relay_route *rt = relay_tmap_find(st->tmap, mail_from, domain);
     if (rt != NULL) {
         if (rt->tls_set)
@@ -90,10 +99,14 @@ void relay_transport_deliver(relay_state *st, int thread_no, const spool_message
             snprintf(dest, sizeof(dest), "[%s]:%d", hop, hport);
         else
             fmt_trunc(dest, sizeof(dest), "%s", domain);
-        if (relay_conn_dest_acquire(st->conns, dest, st->timeout_s) != 0) {
+        /* A domain policy (relay_dpol.h) sets the limit: its slow-start window. */
+        int limit = 0;
+        int policy = relay_dpol_window(st->dpol, domain, &limit);
+        if (relay_conn_dest_acquire_n(st->conns, dest, policy ? limit : 0, st->timeout_s) != 0) {
             char reply[RELAY_SMTP_REPLY_MAX];
             fmt_trunc(reply, sizeof(reply), "451 4.4.5 too many concurrent deliveries to %s "
-                      "(MAILYARD_RELAY_DEST_CONCURRENCY); will retry", dest);
+                      "(%s); will retry", dest, policy ? "MAILYARD_RELAY_DOMAIN_POLICY"
+                                                       : "MAILYARD_RELAY_DEST_CONCURRENCY");
             transport_all(out, n, 451, "4.4.5", reply, "");
         } else {
             if (hop != NULL)
@@ -101,6 +114,14 @@ void relay_transport_deliver(relay_state *st, int thread_no, const spool_message
             else
                 transport_mx(st, &o, msg, mail_from, domain, rcpts, n, out);
             relay_conn_dest_release(st->conns, dest);
+            if (policy) {
+                int delivered = 0, tempfail = 0;
+                for (size_t i = 0; i < n; i++) {
+                    delivered += out[i].code / 100 == 2;
+                    tempfail += out[i].code / 100 == 4;
+                }
+                relay_dpol_feedback(st->dpol, domain, delivered, tempfail);
+            }
         }
     }
     for (size_t i = 0; i < n; i++)
@@ -131,6 +152,7 @@ static void transport_maildir(relay_state *st, int thread_no, const spool_messag
                      err);
         } else {
             out[i].code = 250;
+            out[i].mailbox = 1;
             (void)str_copy(out[i].status, sizeof(out[i].status), "2.0.0");
             fmt_trunc(out[i].reply, sizeof(out[i].reply), "250 2.0.0 delivered to maildir as %s",
                      name);
@@ -301,7 +323,8 @@ static int transport_try_addrs(relay_conn_pool *pool, const relay_smtp_opts *bas
             }
         }
         if (sess != NULL)
-            r = relay_smtp_txn(sess, mail_from, rcpts, n, msg->raw, msg->raw_len, res, &info);
+            r = relay_smtp_txn_dsn(sess, mail_from, o.dsn, rcpts, n, msg->raw, msg->raw_len,
+                                   res, &info);
         if (sess != NULL && o.try_tls == 0)
             relay_smtp_close(sess);       /* a plain-text fallback is not cached */
         else
@@ -315,6 +338,8 @@ static int transport_try_addrs(relay_conn_pool *pool, const relay_smtp_opts *bas
                 (void)str_copy(out[i].tls, sizeof(out[i].tls), info.tls);
                 (void)str_copy(out[i].tls_verify, sizeof(out[i].tls_verify), info.tls_verify);
                 (void)str_copy(out[i].dane, sizeof(out[i].dane), info.dane);
+                out[i].dsn_passed = info.dsn;
+                out[i].mailbox = o.lmtp;
             }
             free(res);
             return 1;

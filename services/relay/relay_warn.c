@@ -4,10 +4,13 @@
  * "Action: delayed" (RFC 3464 §2.3.3) goes to the envelope sender, listing
  * every such recipient of the job with its last reply. At most one warning
  * per recipient (relay_db_warn.c marks them); none to the null sender
- * (dsn_queue suppresses it, the mark is still set). Runs inside the
+ * (dsn_queue suppresses it, the mark is still set), and none for a
+ * recipient whose NOTIFY (RFC 3461) does not include DELAY
+ * (relay_dsnp.h; the mark is set too). Runs inside the
  * worker's transaction. Owns nothing beyond the call.
  */
 #include "relay.h"
+#include "relay_dsnp.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -39,27 +42,34 @@ int relay_warn_queue(relay_state *st, worker_job_ctx *ctx, const spool_message *
     char (*status)[16] = xcalloc((size_t)n, sizeof(*status));
     char (*diag)[WARN_TEXT_MAX] = xcalloc((size_t)n, sizeof(*diag));
     char (*remote)[340] = xcalloc((size_t)n, sizeof(*remote));
-    for (int i = 0; i < n; i++) {
-        const char *last = rows[i].last_reply ? rows[i].last_reply : "";
+    relay_dsnp *dp = xcalloc((size_t)n, sizeof(*dp));
+    int nw = 0;     /* recipients whose NOTIFY asks for DELAY (or is absent) */
+    for (int k = 0; k < n; k++) {
+        relay_dsnp_lookup(ctx->job->payload, msg, rows[k].rcpt, &dp[nw]);
+        if (!relay_dsnp_wants(&dp[nw], RELAY_NOTIFY_DELAY))
+            continue;
+        int i = nw++;
+        const char *last = rows[k].last_reply ? rows[k].last_reply : "";
         warn_status(last, status[i], sizeof(status[i]));
-        dr[i].rcpt = rows[i].rcpt;
+        dr[i].rcpt = rows[k].rcpt;
+        dr[i].orcpt = dp[i].orcpt[0] != '\0' ? dp[i].orcpt : NULL;
         dr[i].status = status[i];
         (void)snprintf(diag[i], sizeof(diag[i]), "smtp; %.*s", RELAY_SMTP_REPLY_MAX, last);
         dr[i].diagnostic = last[0] != '\0' ? diag[i] : NULL;
-        if (hosts[i][0] != '\0' && strncmp(hosts[i], "maildir:", 8) != 0) {
-            size_t hl = strcspn(hosts[i], "[");
+        if (hosts[k][0] != '\0' && strncmp(hosts[k], "maildir:", 8) != 0) {
+            size_t hl = strcspn(hosts[k], "[");
             (void)snprintf(remote[i], sizeof(remote[i]), "dns; %.*s", (int)(hl > 300 ? 300 : hl),
-                           hosts[i]);
+                           hosts[k]);
             dr[i].remote_mta = remote[i];
         }
     }
-    int q = dsn_queue(ctx->db, st->hostname, msg, mail_from, dr, (size_t)n, DSN_DELAYED,
-                      ctx->outputs);
+    int q = nw == 0 ? 0 : dsn_queue(ctx->db, st->hostname, msg, mail_from, dr, (size_t)nw,
+                                    DSN_DELAYED, ctx->outputs);
     if (q < 0) {
         log_error("queueing a delay warning failed", "queue_id", msg->queue_id);
         goto out;
     }
-    json_t *d = json_pack("{s:i, s:b}", "recipients", n, "sent", q == 1);
+    json_t *d = json_pack("{s:i, s:b, s:i}", "recipients", n, "sent", q == 1, "notified", nw);
     if (d == NULL)
         panic("json_pack failed");
     json_t *list = json_array();
@@ -70,10 +80,13 @@ int relay_warn_queue(relay_state *st, worker_job_ctx *ctx, const spool_message *
     json_decref(d);
     if (ev != 0)
         goto out;
-    log_info(q == 1 ? "delay warning queued" : "delay warning suppressed (null sender)",
+    log_info(q == 1 ? "delay warning queued"
+             : nw == 0 ? "delay warning suppressed (NOTIFY without DELAY)"
+                       : "delay warning suppressed (null sender)",
              "queue_id", msg->queue_id);
     rc = n;
 out:
+    free(dp);
     free(remote);
     free(diag);
     free(status);

@@ -39,6 +39,7 @@ typedef struct rewrite_state {
     long              max_import;         /* entries per POST /v1/aliases:import */
     int               db_timeout_ms;
     char              reporting_mta[256];
+    char              verp_delims[2];  /* MAILYARD_VERP_DELIMITERS (rewrite_verp.h) */
     metrics_family   *m_decisions;     /* mailyard_rewrite_decisions_total{event} */
     rewrite_dmarc     dmarc;           /* DMARC mitigation (rewrite_dmarc.h) */
 } rewrite_state;

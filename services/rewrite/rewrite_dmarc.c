@@ -109,20 +109,30 @@ static int divert_has(const rewrite_plan *p, const char *rcpt)
     return 0;
 }
 
-/* Takes rcpt out of p's relay groups (dropping a group left empty). */
+/* Removes entry i of l (which has one). */
+static void divert_list_drop(strlist *l, size_t i)
+{
+    free(l->v[i]);
+    memmove(l->v + i, l->v + i + 1, (l->n - i - 1) * sizeof(*l->v));
+    l->n--;
+}
+
+/* Takes rcpt (and its root, the parallel entry) out of p's relay groups,
+ * dropping a group left empty. */
 static void divert_take(rewrite_plan *p, const char *rcpt)
 {
     for (size_t g = 0; g < p->nrelays; g++) {
-        strlist *l = &p->relays[g].rcpts;
+        strlist *l = &p->relays[g].rcpts, *roots = &p->relays[g].roots;
         for (size_t i = 0; i < l->n; i++) {
             if (strcasecmp(l->v[i], rcpt) != 0)
                 continue;
-            free(l->v[i]);
-            memmove(l->v + i, l->v + i + 1, (l->n - i - 1) * sizeof(*l->v));
-            l->n--;
+            divert_list_drop(l, i);
+            if (i < roots->n)
+                divert_list_drop(roots, i);
             if (l->n == 0) {
                 free(p->relays[g].mail_from);
                 strlist_release(l);
+                strlist_release(roots);
                 memmove(p->relays + g, p->relays + g + 1,
                         (p->nrelays - g - 1) * sizeof(*p->relays));
                 p->nrelays--;

@@ -2,7 +2,8 @@
  * rewrite_job.c - the worker handler of stage "rewrite": load the spool
  * message, build the plan (rewrite_plan.h) with lookups on the job's own
  * transaction, then record it in that transaction: one trace event per
- * decision, one "relay" job per envelope sender, one "lists" job per list,
+ * decision, one "relay" job per envelope sender (with the recipients' DSN
+ * parameters, rewrite_dsn.h), one "lists" job per list,
  * one DSN (dsn_queue) for every recipient that bounces, and, for mail to
  * one of our SRS addresses (a bounce coming back), a "bounce_received"
  * event on the original message (found by the returned message's
@@ -22,6 +23,8 @@
 #include "log.h"
 #include "rewrite.h"
 #include "rewrite_bounce.h"
+#include "rewrite_dsn.h"
+#include "rewrite_verp.h"
 #include "rewrite_store.h"
 #include "spool.h"
 #include "xalloc.h"
@@ -79,8 +82,13 @@ static int job_record_relays(worker_job_ctx *ctx, const spool_message *msg,
         json_t *rcpts = json_array();
         for (size_t j = 0; j < g->rcpts.n; j++)
             json_array_append_new(rcpts, json_string(g->rcpts.v[j]));
-        if (job_create(ctx, msg, "relay", json_pack("{s:s,s:o}", "mail_from",
-                                                    g->mail_from, "rcpts", rcpts)) != 0)
+        json_t *payload = json_pack("{s:s,s:o}", "mail_from", g->mail_from, "rcpts", rcpts);
+        json_t *dsn = rewrite_dsn_params(msg, g);     /* NOTIFY/ORCPT, rewrite_dsn.h */
+        if (payload != NULL && dsn != NULL)
+            json_object_set_new(payload, "dsn", dsn);
+        else
+            json_decref(dsn);
+        if (job_create(ctx, msg, "relay", payload) != 0)
             return -1;
     }
     return 0;
@@ -195,7 +203,8 @@ static enum worker_verdict job_run(rewrite_state *st, worker_job_ctx *ctx,
     if (job_record_events(ctx, msg, &p) != 0 || rewrite_dmarc_divert(st, ctx, msg, &p) != 0 ||
         job_record_relays(ctx, msg, &p) != 0 ||
         job_record_lists(ctx, msg, &p) != 0 || job_record_bounces(st, ctx, msg, &p) != 0 ||
-        job_match_bounces(ctx, msg, &p) != 0) {
+        job_match_bounces(ctx, msg, &p) != 0 ||
+        rewrite_verp_match(ctx, msg, &p, st->verp_delims) != 0) {
         log_error("database error while recording the rewrite", "job_id", jid,
                   "queue_id", msg->queue_id, "error", db_conn_error(ctx->db));
         v = WORKER_ERROR;

@@ -59,8 +59,10 @@ static json_t *json_strlist(const strlist *l)
 }
 
 /* Adds rcpt (case kept) to the group of mail_from, unless it is relayed
- * already (compared case-insensitively). */
-static void plan_relay(rewrite_plan *p, const char *mail_from, const char *rcpt)
+ * already (compared case-insensitively); root is the envelope recipient
+ * it came from. */
+static void plan_relay(rewrite_plan *p, const char *mail_from, const char *rcpt,
+                       const char *root)
 {
     char key[REWRITE_ADDR_MAX + 1];
     if (str_copy(key, sizeof(key), rcpt) != 0)
@@ -80,8 +82,10 @@ static void plan_relay(rewrite_plan *p, const char *mail_from, const char *rcpt)
         g = &p->relays[p->nrelays++];
         g->mail_from = xstrdup(mail_from);
         g->rcpts = (strlist)STRLIST_INIT;
+        g->roots = (strlist)STRLIST_INIT;
     }
     strlist_add(&g->rcpts, rcpt);
+    strlist_add(&g->roots, root);
 }
 
 static void plan_bounce(rewrite_plan *p, const char *rcpt, const char *status,
@@ -130,7 +134,7 @@ static void plan_srs_reversed(planner *pl, const char *rcpt, const char *orig,
     if (via != NULL)
         json_object_set_new(d, "via", json_string(via));
     plan_event(pl->p, "srs_reversed", d);
-    plan_relay(pl->p, pl->mail_from, orig);
+    plan_relay(pl->p, pl->mail_from, orig, via != NULL ? via : rcpt);
 }
 
 static void expansion_drop(planner *pl, expansion *x, const char *alias,
@@ -263,7 +267,7 @@ static enum rewrite_err plan_alias(planner *pl, const char *root,
         if (x.remote.n > 0) {
             sender = plan_srs_sender(pl, root);
             for (size_t i = 0; i < x.remote.n; i++)
-                plan_relay(pl->p, sender, x.remote.v[i]);
+                plan_relay(pl->p, sender, x.remote.v[i], root);
         }
         for (size_t i = 0; i < x.lists.n; i++)
             plan_list(pl->p, x.lists.v[i], root);
@@ -313,7 +317,7 @@ static enum rewrite_err plan_rcpt(planner *pl, const char *raw)
     switch (c.cls) {
     case REWRITE_FOREIGN:
         plan_event(p, "foreign", json_pack("{s:s}", "rcpt", a));
-        plan_relay(p, pl->mail_from, a);
+        plan_relay(p, pl->mail_from, a, a);
         break;
     case REWRITE_ALIAS:
         err = plan_alias(pl, key, c.matched, &c.targets);
@@ -374,6 +378,7 @@ void rewrite_plan_release(rewrite_plan *p)
     for (size_t i = 0; i < p->nrelays; i++) {
         free(p->relays[i].mail_from);
         strlist_release(&p->relays[i].rcpts);
+        strlist_release(&p->relays[i].roots);
     }
     free(p->relays);
     for (size_t i = 0; i < p->nbounces; i++) {

@@ -52,6 +52,8 @@ typedef struct rewrite_plan_opts {
 typedef struct rewrite_relay_group {
     char   *mail_from;       /* owned; "" for the null sender */
     strlist rcpts;
+    strlist roots;           /* parallel to rcpts: the envelope recipient each
+                                one came from (for its DSN parameters) */
 } rewrite_relay_group;
 
 typedef struct rewrite_bounce {

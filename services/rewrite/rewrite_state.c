@@ -110,6 +110,10 @@ void rewrite_state_init(rewrite_state *st, service *svc)
     if (strchr(delim, '@') != NULL || strlen(delim) > 8)
         fatal("MAILYARD_REWRITE_RECIPIENT_DELIMITER must be at most 8 characters, no '@'");
     st->delimiters = *delim ? xstrdup(delim) : NULL;
+    const char *vd = config_get(cfg, "MAILYARD_VERP_DELIMITERS", "+=");
+    if (strlen(vd) != 2 || vd[0] == vd[1] || strchr(vd, '@') != NULL)
+        fatal("MAILYARD_VERP_DELIMITERS must be two different characters, no '@'");
+    memcpy(st->verp_delims, vd, 2);
     st->postmaster = state_postmaster(cfg);
     const char *dom = config_get(cfg, "MAILYARD_SRS_DOMAIN", NULL);
     if (dom != NULL && *dom != '\0') {

@@ -85,8 +85,8 @@ static void test_structure(void **state)
     spool_message m;
     orig_init(&m, raw, sizeof(ORIG) - 1);
     dsn_rcpt r[2] = {
-        { "bob@b.example", "5.1.1", "smtp; 550 5.1.1 no such user", "dns; mx.b.example" },
-        { "carol@c.example", "4.4.7", NULL, NULL },
+        { "bob@b.example", "5.1.1", "smtp; 550 5.1.1 no such user", "dns; mx.b.example", NULL },
+        { "carol@c.example", "4.4.7", NULL, NULL, NULL },
     };
     buf *out = buf_create(1 << 20);
     assert_int_equal(dsn_build("relay.ours.example", &m, "alice@a.example", r, 2,
@@ -169,7 +169,7 @@ static void test_large_original_headers_only(void **state)
     raw[hl + body] = '\0';
     spool_message m;
     orig_init(&m, raw, hl + body);
-    dsn_rcpt r = { "bob@b.example", "5.2.2", "smtp; 552 5.2.2 mailbox full", NULL };
+    dsn_rcpt r = { "bob@b.example", "5.2.2", "smtp; 552 5.2.2 mailbox full", NULL, NULL };
     buf *out = buf_create(1 << 20);
     assert_int_equal(dsn_build("relay.ours.example", &m, "alice@a.example", &r, 1,
                                DSN_FAILED, 1795330800, out), 0);
@@ -194,7 +194,7 @@ static void test_injection_and_delayed(void **state)
     spool_message m;
     orig_init(&m, raw, strlen(raw));
     dsn_rcpt r = { "bob@b.example\r\nBcc: evil@x.example", "4.4.1",
-                   "smtp; 451 try\r\nlater", NULL };
+                   "smtp; 451 try\r\nlater", NULL, NULL };
     buf *out = buf_create(1 << 20);
     assert_int_equal(dsn_build("relay.ours.example", &m, "alice@a.example\r\nX-Evil: 1", &r, 1,
                                DSN_DELAYED, 1795330800, out), 0);
@@ -215,7 +215,7 @@ static void test_ceiling(void **state)
     memcpy(raw, ORIG, sizeof(ORIG));
     spool_message m;
     orig_init(&m, raw, sizeof(ORIG) - 1);
-    dsn_rcpt r = { "bob@b.example", "5.1.1", NULL, NULL };
+    dsn_rcpt r = { "bob@b.example", "5.1.1", NULL, NULL, NULL };
     buf *out = buf_create(200);
     assert_int_equal(dsn_build("h", &m, "alice@a.example", &r, 1, DSN_FAILED, 0, out), -1);
     buf_free(out);
