@@ -173,6 +173,14 @@ api_post lists /v1/lists '{"address":"dev@example.test"}'
 for m in alice bob carol; do
     api_post lists /v1/lists/dev%40example.test/members "{\"address\":\"$m@remote.test\"}"
 done
+# A submission user (the password is made once and kept in var/): the
+# demo's way to send as someone@example.test through 2587 or 2465.
+if [ ! -s "$VAR/submission-password" ]; then
+    (umask 077; openssl rand -hex 12 >"$VAR/submission-password")
+fi
+api_post mx /v1/submission/users \
+    "{\"name\":\"demo\",\"password\":\"$(cat "$VAR/submission-password")\"}"
+api_post mx /v1/submission/users/demo/grants '{"address":"@example.test"}'
 # DKIM keys for example.test (an rsa-sha256 and an ed25519-sha256 key), made
 # once: the relay signs and ARC-seals forwarded and list mail with them.
 if ! "$BUILD/mailyardctl" dkim keys example.test 2>/dev/null | grep -q _domainkey; then
@@ -184,8 +192,9 @@ cat <<EOT
 
 Mailyard is running (logs in var/log/*.log, data in var/, Ctrl-C to stop).
 
-  SMTP        $SMTP_LISTEN (STARTTLS with a self-signed certificate), $SMTPS_LISTEN (implicit TLS)
-  submission  $SUBMISSION_LISTEN (STARTTLS) and $SMTPS_LISTEN: AUTH after \`mailyardctl submission user add\`
+  SMTP        $SMTP_LISTEN (MX policy, STARTTLS with a self-signed certificate)
+  submission  $SUBMISSION_LISTEN (STARTTLS) and $SMTPS_LISTEN (implicit TLS): AUTH as user
+              demo, password in var/submission-password, may send as @example.test
   HTTP APIs   mx :9101  rewrite :9102  lists :9103  archive :9104  relay :9105
   delivered   mail lands in the Maildir var/outbox/new (relay transport maildir)
 
@@ -204,6 +213,11 @@ A post from a non-member is held for moderation:
   export MAILYARD_ARCHIVE_URL=$MAILYARD_ARCHIVE_URL MAILYARD_RELAY_URL=$MAILYARD_RELAY_URL
   $BUILD/mailyardctl held ls dev@example.test
   $BUILD/mailyardctl held approve ID
+
+Submit as demo (STARTTLS, AUTH, relayed to any domain; the From must be @example.test):
+  swaks --server $SUBMISSION_LISTEN --tls --auth PLAIN --auth-user demo \\
+        --auth-password "\$(cat var/submission-password)" \\
+        --from demo@example.test --to someone@remote.test
 
 DKIM: forwarded and list mail in var/outbox carries our DKIM signatures and
 an ARC set; the DNS records to publish for example.test:
