@@ -56,6 +56,8 @@ struct smtp_server {
     struct smtp_loop *loop;              /* owned */
     smtp_workers    *workers;            /* owned */
     int              nworkers;
+    db_pool         *commit_db;          /* owned: the workers' commits and publications */
+    int              ndb_conns;
     smtp_tls_store  *tls;                /* owned, NULL without a certificate */
     smtp_cidr_list  *proxy_trusted;      /* owned */
     int              pregreet_ms;

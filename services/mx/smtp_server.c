@@ -71,11 +71,13 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
     srv->max_conns = config_get_long(cfg, "MAILYARD_SMTP_MAX_CONNECTIONS", 1000);
     long max_per_ip = config_get_long(cfg, "MAILYARD_SMTP_MAX_CONN_PER_IP", 50);
     long workers = config_get_long(cfg, "MAILYARD_SMTP_WORKERS", 32);
+    long db_conns = config_get_long(cfg, "MAILYARD_SMTP_DB_CONNECTIONS", 32);
     const char *bare_lf = config_get(cfg, "MAILYARD_SMTP_BARE_LF", "reject");
     if (max_size < 1 || max_size > 1L << 30 || max_rcpts < 1 || max_rcpts > 100000 ||
         max_header < 0 || max_errors < 1 || timeout < 1 || data_timeout < 1 || drain < 0 ||
         ttl < 0 || srv->max_conns < 1 || srv->max_conns > 1000000 || max_per_ip < 1 ||
-        pregreet < 0 || pregreet > 60000 || workers < 1 || workers > 1024) {
+        pregreet < 0 || pregreet > 60000 || workers < 1 || workers > 1024 ||
+        db_conns < 1 || db_conns > 1000) {
         snprintf(err, errlen, "a MAILYARD_SMTP_* limit is out of range");
         free(srv);
         return NULL;
@@ -90,6 +92,7 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
     srv->drain_s = (int)drain;
     srv->pregreet_ms = (int)pregreet;
     srv->nworkers = (int)workers;
+    srv->ndb_conns = (int)db_conns;
     srv->rewrite_url = config_get(cfg, "MAILYARD_REWRITE_URL", "http://127.0.0.1:9102");
 
     /* listeners and their PROXY policy */
@@ -210,12 +213,18 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
         srv->nlst = 2;
         ok = srv->lst[1].fd >= 0;
     }
-    if (ok)
+    if (ok) {
+        /* the workers' own pool: concurrent commits share WAL flushes */
+        srv->commit_db = db_pool_create(config_get(cfg, "MAILYARD_PG_DSN",
+                                                   CONFIG_DEFAULT_PG_DSN), srv->ndb_conns);
+        srv->cenv.db = srv->commit_db;
         ok = (srv->workers = smtp_workers_create(srv->nworkers, err, errlen)) != NULL;
+    }
     if (ok)
         ok = smtp_loop_start(srv, err, errlen) != NULL;   /* sets srv->loop */
     if (!ok) {
         smtp_workers_free(srv->workers);
+        db_pool_free(srv->commit_db);
         for (size_t i = 0; i < srv->nlst; i++)
             if (srv->lst[i].fd >= 0)
                 close(srv->lst[i].fd);
@@ -298,6 +307,7 @@ void smtp_server_stop(smtp_server *srv)
         return;
     smtp_loop_stop(srv->loop);           /* accepts no more, drains, 421s the rest */
     smtp_workers_free(srv->workers);     /* runs what is still queued */
+    db_pool_free(srv->commit_db);
     for (size_t i = 0; i < srv->nlst; i++)
         if (srv->lst[i].fd >= 0)             /* the loop closed them at stop */
             close(srv->lst[i].fd);
