@@ -503,7 +503,7 @@ void smtp_conn_job_finished(smtp_conn *c)
             return;
         }
     }
-    if (c->act == SMTP_ACT_STARTTLS) {
+    if (c->act == SMTP_ACT_STARTTLS && !smtp_loop_aborting(c->srv->loop)) {
         /* Anything read after STARTTLS is dropped (RFC 3207 §4.2;
          * CVE-2011-0411); the handshake starts once the 220 is out. */
         c->act = SMTP_ACT_CONTINUE;
