@@ -40,7 +40,6 @@ static int   smtp_conn_commit(void *arg, smtp_session *s, smtp_tx *tx, char *qid
 static void  smtp_conn_reply(void *arg, smtp_session *s, int code, const char *text);
 static void  smtp_conn_command(void *arg, const char *verb);
 
-
 smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
 {
     const config *cfg = svc->cfg;
