@@ -249,8 +249,8 @@ static void smtp_conn_dispatch(smtp_conn *c)
     c->rbuf = xmalloc(SMTP_FEED_MAX);
     int n = evbuffer_remove(in, c->rbuf, len);
     if (n <= 0) {
-        free(c->rbuf);
-        c->rbuf = NULL;
+        c->why = "read error";
+        smtp_conn_free(c);              /* frees c->rbuf */
         return;
     }
     c->rlen = (size_t)n;
