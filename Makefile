@@ -52,7 +52,7 @@ $(1)_OBJ := $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard services/$(1)/*.c))
 $(2): $$($(1)_OBJ) $(LIB)
 	$$(CC) $$(CFLAGS) -o $$@ $$^ $$(LDLIBS) $(3)
 endef
-$(foreach s,$(SERVICES),$(eval $(call service_rule,$(s),$(BUILD)/mailyard-$(s),$(if $(filter mx,$(s)),-lmilter -lcrypt,))))
+$(foreach s,$(SERVICES),$(eval $(call service_rule,$(s),$(BUILD)/mailyard-$(s),$(if $(filter mx,$(s)),-lmilter -lcrypt -levent_openssl -levent_pthreads -levent_core,))))
 $(eval $(call service_rule,mailyardctl,$(BUILD)/mailyardctl,))
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)

@@ -5,7 +5,7 @@
  * A table of at most `slots` distinct addresses (the server passes its
  * connection limit, so it never fills), each with a count; an address
  * leaves the table when its count drops to 0. Linear search under a
- * mutex: fine for the thread-per-connection model's thousands.
+ * mutex (used by the event-loop thread only, at connect and close).
  *
  * Ownership: smtp_iplimit_create() returns a table the server owns, freed
  * with smtp_iplimit_free() (accepts NULL). Thread-safe.

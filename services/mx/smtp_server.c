@@ -1,147 +1,58 @@
 /*
- * smtp_server.c - the SMTP listeners (port 25 style and implicit TLS),
- * connection threads, the PROXY header, pregreet detection, per-IP
- * connection limits, socket and TLS I/O, per-state timeouts, metrics and
- * the drain on shutdown. The protocol lives in smtp_session.c; this file
- * only moves bytes and wires the session's callbacks to rcpt_check.c and
- * smtp_commit.c. See smtp_server.h.
+ * smtp_server.c - the SMTP server's configuration (MAILYARD_SMTP_*), its
+ * listener table (port 25 style, implicit TLS and submission, each with its
+ * session policy: MX or SUBMISSION), metrics, start and stop, and the
+ * session's callbacks wired to rcpt_check.c, smtp_dnsbl.c, smtp_nuisance.c,
+ * smtp_submit.c and smtp_commit.c (they run on a worker thread, as do the
+ * connection checks before the greeting: smtp_server_conn_admit). The event loop and the connection I/O are in smtp_loop.c and
+ * smtp_conn.c, the worker pool in smtp_workers.c; the protocol lives in
+ * smtp_session.c. See smtp_server.h.
  *
- * SECURITY: the number of connections (in total and per client IP), the
- * idle time, the bytes read per feed (SMTP_FEED_MAX) and the time to write
- * a reply (SO_SNDTIMEO) are bounded; a connection problem ends that
- * connection only. A PROXY header is read only from trusted networks, and
- * exactly as many bytes as it has (never the SMTP or TLS after it).
+ * SECURITY: the limits read here (connections in total and per client IP,
+ * timeouts, sizes) are enforced by smtp_loop.c/smtp_conn.c and the session.
  */
-#include <errno.h>
-#include <netdb.h>
-#include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <openssl/ssl.h>
 #include "config.h"
 #include "httpc.h"
-#include "jobq.h"
 #include "log.h"
 #include "xalloc.h"
-#include "proxy_parse.h"
 #include "rcpt_check.h"
 #include "smtp_cidr.h"
 #include "smtp_commit.h"
+#include "smtp_conn.h"
 #include "smtp_iplimit.h"
 #include "smtp_dnsbl.h"
 #include "smtp_listen.h"
+#include "smtp_loop.h"
 #include "smtp_nuisance.h"
 #include "smtp_session.h"
 #include "smtp_submit.h"
 #include "smtp_tls.h"
+#include "smtp_workers.h"
 #include "smtp_server.h"
 
-#define SMTP_THREAD_STACK   (256 * 1024)
-#define SMTP_POLL_MS        1000
 #define SMTP_RCPT_CACHE_MAX 100000
 #define SMTP_HTTP_TIMEOUT_MS 5000
 #define SMTP_DB_TIMEOUT_MS  10000
 
-/* One listening socket and its policy. */
-typedef struct smtp_listener {
-    int         fd;
-    const char *name;                    /* "smtp" or "smtps" (static) */
-    int         implicit_tls;            /* RFC 8314: TLS from the first byte */
-    unsigned    proxy;                   /* PROXY_ACCEPT_* mask; 0: off */
-    const smtp_session_cfg *scfg;        /* its policy: srv->scfg (MX) or scfg_sub */
-} smtp_listener;
-
-struct smtp_server {
-    service         *svc;                /* borrowed */
-    smtp_listener    lst[3];
-    size_t           nlst;
-    pthread_t        listener;
-    smtp_tls_store  *tls;                /* owned, NULL without a certificate */
-    smtp_cidr_list  *proxy_trusted;      /* owned */
-    int              pregreet_ms;
-    int              data_timeout_s;
-    smtp_iplimit    *per_ip;             /* owned */
-    rcpt_cache      *cache;              /* owned */
-    smtp_dnsbl      *dnsbl;              /* owned, NULL without zones */
-    smtp_nuisance   *nuisance;           /* owned: block rules, rate limits */
-    smtp_session_cfg scfg;
-    smtp_session_cfg scfg_sub;           /* the SUBMISSION policy (smtp_submit.h) */
-    smtp_submit     *submit;             /* owned */
-    smtp_commit_env  cenv;
-    char             hostname[256];
-    const char      *rewrite_url;        /* owned by svc->cfg */
-    int              timeout_s, drain_s;
-    long             max_conns;
-    pthread_mutex_t  lock;               /* protects nconns */
-    pthread_cond_t   cond;
-    long             nconns;
-    atomic_int       stopping;           /* no new connections; idle ones close */
-    atomic_int       aborting;           /* drain over: every session closes */
-    atomic_ulong     seq;
-    metrics_family  *m_conns_total, *m_conns, *m_replies;
-    metrics_family  *m_tls, *m_commands, *m_rejections, *m_bytes;
-};
-
-typedef struct smtp_conn {
-    smtp_server  *srv;                   /* borrowed */
-    const smtp_listener *lst;            /* borrowed */
-    int           fd;                    /* owned */
-    SSL          *ssl;                   /* owned, NULL in plaintext */
-    char          ip[INET6_ADDRSTRLEN];  /* the client (proxied if PROXY) */
-    char          peer[INET6_ADDRSTRLEN];/* the socket's peer */
-    int           ip_counted;            /* counted in srv->per_ip */
-    smtp_session *sess;                  /* owned */
-    httpc        *http;                  /* owned, lazily created */
-    jobq         *q;                     /* owned, lazily created */
-    spool_jobs    pending;               /* committed, to publish after the reply */
-    unsigned long no;
-    int           dnsbl_done;            /* the DNSBL check ran (once) */
-    int           dnsbl_listed;
-    char          dnsbl_zones[160];      /* the zones that list c->ip */
-} smtp_conn;
-
-static int   smtp_conn_proxy(smtp_conn *c, char *why, size_t whylen);
-static int   smtp_conn_pregreet(smtp_conn *c);
-static int   smtp_conn_ip_acquire(smtp_conn *c);
-static void  smtp_conn_ip_release(smtp_conn *c);
-static int   smtp_conn_tls_start(smtp_conn *c);
-static void  smtp_conn_say(smtp_conn *c, const char *reply, const char *reason);
-static void  smtp_conn_command(void *arg, const char *verb);
-static void *smtp_server_accept_loop(void *arg);
-static void *smtp_conn_main(void *arg);
-static void  smtp_conn_done(smtp_conn *c);
-static int   smtp_conn_flush(smtp_conn *c);
-static long  smtp_conn_read(smtp_conn *c, char *p, size_t n);
 static enum smtp_rcpt_verdict smtp_conn_rcpt(void *arg, const char *addr);
+static int   smtp_conn_commit(void *arg, smtp_session *s, smtp_tx *tx, char *qid, size_t qidlen);
+static void  smtp_conn_reply(void *arg, smtp_session *s, int code, const char *text);
+static void  smtp_conn_command(void *arg, const char *verb);
 static enum smtp_cred smtp_conn_auth_check(void *arg, const char *user, const char *pass);
 static enum smtp_cred smtp_conn_sender_check(void *arg, const char *user, const char *from);
-static void  smtp_conn_tls_session(smtp_conn *c);
-static int   smtp_conn_commit(void *arg, smtp_session *s, smtp_tx *tx, char *qid, size_t qidlen);
 static int   smtp_conn_mail(void *arg, smtp_session *s, smtp_tx *tx);
-static void  smtp_conn_reply(void *arg, smtp_session *s, int code, const char *text);
-static time_t smtp_now(void);
-
-static time_t smtp_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
 
 smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
 {
     const config *cfg = svc->cfg;
     smtp_server *srv = xcalloc(1, sizeof *srv);
     srv->svc = svc;
-    srv->lst[0].fd = srv->lst[1].fd = srv->lst[2].fd = -1;
+    for (size_t i = 0; i < SMTP_MAX_LISTENERS; i++)
+        srv->lst[i].fd = -1;
 
     const char *host = config_get(cfg, "MAILYARD_HOSTNAME", NULL);
     char sysname[256] = "localhost";
@@ -164,11 +75,14 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
     long pregreet = config_get_long(cfg, "MAILYARD_SMTP_PREGREET_MS", 1000);
     srv->max_conns = config_get_long(cfg, "MAILYARD_SMTP_MAX_CONNECTIONS", 1000);
     long max_per_ip = config_get_long(cfg, "MAILYARD_SMTP_MAX_CONN_PER_IP", 50);
+    long workers = config_get_long(cfg, "MAILYARD_SMTP_WORKERS", 32);
+    long db_conns = config_get_long(cfg, "MAILYARD_SMTP_DB_CONNECTIONS", 32);
     const char *bare_lf = config_get(cfg, "MAILYARD_SMTP_BARE_LF", "reject");
     if (max_size < 1 || max_size > 1L << 30 || max_rcpts < 1 || max_rcpts > 100000 ||
         max_header < 0 || max_errors < 1 || timeout < 1 || data_timeout < 1 || drain < 0 ||
         ttl < 0 || srv->max_conns < 1 || srv->max_conns > 1000000 || max_per_ip < 1 ||
-        pregreet < 0 || pregreet > 60000) {
+        pregreet < 0 || pregreet > 60000 || workers < 1 || workers > 1024 ||
+        db_conns < 1 || db_conns > 1000) {
         snprintf(err, errlen, "a MAILYARD_SMTP_* limit is out of range");
         free(srv);
         return NULL;
@@ -182,6 +96,8 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
     srv->data_timeout_s = (int)data_timeout;
     srv->drain_s = (int)drain;
     srv->pregreet_ms = (int)pregreet;
+    srv->nworkers = (int)workers;
+    srv->ndb_conns = (int)db_conns;
     srv->rewrite_url = config_get(cfg, "MAILYARD_REWRITE_URL", "http://127.0.0.1:9102");
 
     /* listeners and their PROXY policy */
@@ -323,23 +239,16 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
     srv->submit = smtp_submit_create(svc->db, SMTP_DB_TIMEOUT_MS);
     srv->per_ip = smtp_iplimit_create((size_t)srv->max_conns, max_per_ip);
 
-    pthread_condattr_t ca;
-    if (pthread_mutex_init(&srv->lock, NULL) != 0 || pthread_condattr_init(&ca) != 0 ||
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-        pthread_cond_init(&srv->cond, &ca) != 0)
-        fatal("smtp server: pthread init failed");
-    pthread_condattr_destroy(&ca);
-
     srv->lst[0] = (smtp_listener){ .fd = -1, .name = "smtp", .implicit_tls = 0,
-                                   .proxy = proxy_smtp, .scfg = &srv->scfg };
+                                   .proxy = proxy_smtp, .policy = &srv->scfg };
     srv->lst[0].fd = smtp_listen_bind("MAILYARD_SMTP_LISTEN", smtp_spec, err, errlen);
     srv->nlst = 1;
     int ok = srv->lst[0].fd >= 0;
     if (ok && *smtps_spec != '\0') {
         srv->lst[1] = (smtp_listener){ .fd = -1, .name = "smtps", .implicit_tls = 1,
                                        .proxy = proxy_smtps,
-                                       .scfg = strcmp(smtps_policy, "mx") == 0
-                                               ? &srv->scfg : &srv->scfg_sub };
+                                       .policy = strcmp(smtps_policy, "mx") == 0
+                                                 ? &srv->scfg : &srv->scfg_sub };
         srv->lst[1].fd = smtp_listen_bind("MAILYARD_SMTPS_LISTEN", smtps_spec, err, errlen);
         srv->nlst = 2;
         ok = srv->lst[1].fd >= 0;
@@ -347,16 +256,23 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
     if (ok && *sub_spec != '\0') {          /* port 587 style: STARTTLS, SUBMISSION */
         srv->lst[srv->nlst] = (smtp_listener){ .fd = -1, .name = "submission",
                                                .implicit_tls = 0, .proxy = proxy_sub,
-                                               .scfg = &srv->scfg_sub };
+                                               .policy = &srv->scfg_sub };
         srv->lst[srv->nlst].fd = smtp_listen_bind("MAILYARD_SUBMISSION_LISTEN", sub_spec,
                                                   err, errlen);
         ok = srv->lst[srv->nlst++].fd >= 0;
     }
-    if (ok && pthread_create(&srv->listener, NULL, smtp_server_accept_loop, srv) != 0) {
-        snprintf(err, errlen, "cannot start the SMTP listener thread");
-        ok = 0;
+    if (ok) {
+        /* the workers' own pool: concurrent commits share WAL flushes */
+        srv->commit_db = db_pool_create(config_get(cfg, "MAILYARD_PG_DSN",
+                                                   CONFIG_DEFAULT_PG_DSN), srv->ndb_conns);
+        srv->cenv.db = srv->commit_db;
+        ok = (srv->workers = smtp_workers_create(srv->nworkers, err, errlen)) != NULL;
     }
+    if (ok)
+        ok = smtp_loop_start(srv, err, errlen) != NULL;   /* sets srv->loop */
     if (!ok) {
+        smtp_workers_free(srv->workers);
+        db_pool_free(srv->commit_db);
         for (size_t i = 0; i < srv->nlst; i++)
             if (srv->lst[i].fd >= 0)
                 close(srv->lst[i].fd);
@@ -369,126 +285,15 @@ smtp_server *smtp_server_start(service *svc, char *err, size_t errlen)
         smtp_tls_store_free(srv->tls);
         smtp_cidr_free(srv->proxy_trusted);
         smtp_iplimit_free(srv->per_ip);
-        pthread_cond_destroy(&srv->cond);
-        pthread_mutex_destroy(&srv->lock);
         free(srv);
         return NULL;
     }
+    char workers_s[16];
+    snprintf(workers_s, sizeof workers_s, "%d", srv->nworkers);
     log_info("smtp listening", "listen", smtp_spec, "smtps", smtps_spec,
-             "submission", sub_spec, "smtps_policy", smtps_policy,
-             "hostname", srv->hostname, "tls", srv->tls ? "yes" : "no",
-             "bare_lf", bare_lf);
+             "submission", sub_spec, "smtps_policy", smtps_policy, "hostname", srv->hostname, "tls", srv->tls ? "yes" : "no",
+             "bare_lf", bare_lf, "workers", workers_s);
     return srv;
-}
-
-static void *smtp_server_accept_loop(void *arg)
-{
-    smtp_server *srv = arg;
-    pthread_attr_t attr;
-    if (pthread_attr_init(&attr) != 0 ||
-        pthread_attr_setstacksize(&attr, SMTP_THREAD_STACK) != 0 ||
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0)
-        fatal("smtp listener: pthread attributes");
-    while (!atomic_load(&srv->stopping)) {
-        struct pollfd pfd[3];
-        for (size_t i = 0; i < srv->nlst; i++)
-            pfd[i] = (struct pollfd){ .fd = srv->lst[i].fd, .events = POLLIN };
-        if (poll(pfd, (nfds_t)srv->nlst, 250) <= 0)
-            continue;
-        for (size_t li = 0; li < srv->nlst; li++) {
-            if (!(pfd[li].revents & POLLIN))
-                continue;
-            struct sockaddr_storage ss;
-            socklen_t sl = sizeof ss;
-            int fd = accept4(srv->lst[li].fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-            if (fd < 0) {
-                if (errno == EMFILE || errno == ENFILE)
-                    usleep(100 * 1000);
-                continue;
-            }
-            char ip[INET6_ADDRSTRLEN];
-            smtp_listen_peer_ip(&ss, ip, sizeof ip);
-            pthread_mutex_lock(&srv->lock);
-            int full = srv->nconns >= srv->max_conns;
-            if (!full)
-                srv->nconns++;
-            pthread_mutex_unlock(&srv->lock);
-            if (!full) {
-                smtp_conn *c = xcalloc(1, sizeof *c);
-                c->srv = srv;
-                c->lst = &srv->lst[li];
-                c->fd = fd;
-                c->no = atomic_fetch_add(&srv->seq, 1) + 1;
-                memcpy(c->ip, ip, sizeof c->ip);
-                memcpy(c->peer, ip, sizeof c->peer);
-                pthread_t t;
-                if (pthread_create(&t, &attr, smtp_conn_main, c) == 0)
-                    continue;
-                free(c);
-                pthread_mutex_lock(&srv->lock);
-                srv->nconns--;
-                pthread_cond_broadcast(&srv->cond);
-                pthread_mutex_unlock(&srv->lock);
-            }
-            /* No TLS and no PROXY read yet: a plaintext 421 is the best we
-             * can do (an implicit-TLS client just sees the close). */
-            char msg[320];
-            int n = snprintf(msg, sizeof msg, "421 4.7.0 %s Error: too many connections, "
-                             "try again later\r\n", srv->hostname);
-            log_warn("connection refused: too many connections", "client", ip);
-            if (!srv->lst[li].implicit_tls && srv->lst[li].proxy == 0 &&
-                send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-                log_debug("421 not sent", "client", ip);
-            metrics_counter_inc(srv->m_replies, "421");
-            metrics_counter_inc(srv->m_rejections, "connection_limit");
-            close(fd);
-        }
-    }
-    pthread_attr_destroy(&attr);
-    return NULL;
-}
-
-/* Writes and clears the session's queued replies. 0, or -1 if the peer is
- * gone or too slow (SO_SNDTIMEO). */
-static int smtp_conn_flush(smtp_conn *c)
-{
-    buf *out = &c->sess->out;
-    size_t off = 0;
-    while (off < out->len) {
-        long n;
-        if (c->ssl != NULL) {
-            int w = out->len - off > (size_t)1 << 30 ? 1 << 30 : (int)(out->len - off);
-            n = SSL_write(c->ssl, out->data + off, w);
-        } else {
-            n = send(c->fd, out->data + off, out->len - off, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR)
-                continue;
-        }
-        if (n <= 0) {
-            buf_reset(out);
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    if (off > 0)
-        metrics_counter_add(c->srv->m_bytes, (double)off, "out");
-    buf_reset(out);
-    return 0;
-}
-
-static long smtp_conn_read(smtp_conn *c, char *p, size_t n)
-{
-    long r;
-    if (c->ssl != NULL) {
-        r = SSL_read(c->ssl, p, (int)n);
-    } else {
-        do
-            r = (long)recv(c->fd, p, n, 0);
-        while (r < 0 && errno == EINTR);
-    }
-    if (r > 0)
-        metrics_counter_add(c->srv->m_bytes, (double)r, "in");
-    return r;
 }
 
 static enum smtp_rcpt_verdict smtp_conn_rcpt(void *arg, const char *addr)
@@ -534,15 +339,6 @@ static enum smtp_cred smtp_conn_sender_check(void *arg, const char *user, const 
     return smtp_submit_sender(c->srv->submit, user, from);
 }
 
-/* TLS is up: tell the session; on a submission listener a registered
- * client certificate authenticates it (smtp_submit.h). */
-static void smtp_conn_tls_session(smtp_conn *c)
-{
-    smtp_session_tls_started(c->sess);
-    if (c->lst->scfg->submission)
-        smtp_submit_client_cert(c->srv->submit, c->ssl, c->sess);
-}
-
 static int smtp_conn_commit(void *arg, smtp_session *s, smtp_tx *tx, char *qid, size_t qidlen)
 {
     smtp_conn *c = arg;
@@ -558,6 +354,34 @@ static int smtp_conn_mail(void *arg, smtp_session *s, smtp_tx *tx)
     smtp_conn *c = arg;
     return smtp_nuisance_mail(c->srv->nuisance, c->ip,
                               s->auth_user[0] != '\0' ? s->auth_user : NULL, tx);
+}
+
+void smtp_server_conn_admit(smtp_conn *c)
+{
+    smtp_server *srv = c->srv;
+    smtp_session *s = c->sess;
+    char nreply[192];
+    const char *nreason = NULL;
+    if (smtp_nuisance_connect(srv->nuisance, c->ip, nreply, sizeof nreply, &nreason) != 0) {
+        /* block rule or connection rate: this reply instead of the 220 */
+        char code[4] = { nreply[0], nreply[1], nreply[2], '\0' };
+        buf_reset(&s->out);
+        if (buf_append_str(&s->out, nreply) != 0)
+            log_warn("smtp: connection refusal not queued", "client", c->ip);
+        s->state = SMTP_STATE_CLOSED;
+        c->why = "refused at connection";
+        metrics_counter_inc(srv->m_replies, code);
+        metrics_counter_inc(srv->m_rejections, nreason != NULL ? nreason : "other");
+        return;
+    }
+    metrics_counter_inc(srv->m_replies, "220");
+    smtp_server_conn_tls(c);
+}
+
+void smtp_server_conn_tls(smtp_conn *c)
+{
+    if (c->ssl != NULL && c->lst->policy->submission)
+        smtp_submit_client_cert(c->srv->submit, c->ssl, c->sess);
 }
 
 static void smtp_conn_reply(void *arg, smtp_session *s, int code, const char *text)
@@ -588,294 +412,16 @@ static void smtp_conn_command(void *arg, const char *verb)
     metrics_counter_inc(c->srv->m_commands, verb);
 }
 
-/* A reply written before (or instead of) a session; best effort. */
-static void smtp_conn_say(smtp_conn *c, const char *reply, const char *reason)
-{
-    size_t n = strlen(reply);
-    if (send(c->fd, reply, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-        log_debug("reply not sent", "client", c->ip);
-    char code[4];
-    memcpy(code, reply, 3);
-    code[3] = '\0';
-    metrics_counter_inc(c->srv->m_replies, code);
-    metrics_counter_inc(c->srv->m_rejections, reason);
-}
-
-/* Reads the PROXY header (exactly its bytes) when the listener wants one.
- * 0 (c->ip now the proxied client), or -1 with why filled. */
-static int smtp_conn_proxy(smtp_conn *c, char *why, size_t whylen)
-{
-    if (!smtp_cidr_match(c->srv->proxy_trusted, c->peer)) {
-        snprintf(why, whylen, "PROXY protocol from an untrusted address");
-        return -1;
-    }
-    unsigned char hdr[16 + PROXY_V2_MAX_LEN];
-    size_t have = 0;
-    proxy_info pi;
-    for (;;) {
-        enum proxy_result r = proxy_parse(hdr, have, c->lst->proxy, &pi);
-        if (r == PROXY_ERROR) {
-            snprintf(why, whylen, "%s", pi.error);
-            return -1;
-        }
-        if (r == PROXY_OK)
-            break;
-        if (pi.need > sizeof hdr - have)
-            panic("proxy_parse asked for more than its maximum");
-        ssize_t n = recv(c->fd, hdr + have, pi.need, 0);   /* SO_RCVTIMEO bounds it */
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            snprintf(why, whylen, "no complete PROXY header");
-            return -1;
-        }
-        have += (size_t)n;
-    }
-    if (!pi.local) {
-        if (str_copy(c->ip, sizeof c->ip, pi.src_ip) != 0)
-            panic("proxied address too long");
-        if (strncmp(c->ip, "::ffff:", 7) == 0 && strchr(c->ip + 7, '.') != NULL)
-            memmove(c->ip, c->ip + 7, strlen(c->ip + 7) + 1);   /* v4-mapped */
-    }
-    log_debug("proxy header", "peer", c->peer, "client", c->ip,
-              "version", pi.version == 1 ? "1" : "2");
-    return 0;
-}
-
-/* Pregreet: the client must wait for our 220. 0 if it stayed quiet for
- * pregreet_ms, 1 if it talked (or closed) first. */
-static int smtp_conn_pregreet(smtp_conn *c)
-{
-    if (c->srv->pregreet_ms == 0 || c->lst->implicit_tls)
-        return 0;
-    struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-    int pr;
-    do
-        pr = poll(&pfd, 1, c->srv->pregreet_ms);
-    while (pr < 0 && errno == EINTR);
-    return pr > 0;
-}
-
-/* Counts the connection for its client IP. 0, or -1 over the limit. */
-static int smtp_conn_ip_acquire(smtp_conn *c)
-{
-    if (smtp_iplimit_acquire(c->srv->per_ip, c->ip) != 0)
-        return -1;
-    c->ip_counted = 1;
-    return 0;
-}
-
-static void smtp_conn_ip_release(smtp_conn *c)
-{
-    if (!c->ip_counted)
-        return;
-    smtp_iplimit_release(c->srv->per_ip, c->ip);
-    c->ip_counted = 0;
-}
-
-/* Server-side TLS handshake with the current certificate. 0 or -1. */
-static int smtp_conn_tls_start(smtp_conn *c)
-{
-    smtp_server *srv = c->srv;
-    char err[256];
-    SSL_CTX *ctx = smtp_tls_store_get(srv->tls, atomic_load(&srv->svc->shutdown.reload_gen));
-    c->ssl = smtp_tls_accept(ctx, c->fd, c->lst->scfg->submission, err, sizeof err);
-    smtp_tls_ctx_free(ctx);                   /* the SSL holds its own reference */
-    if (c->ssl == NULL) {
-        log_info("tls handshake failed", "client", c->ip, "error", err);
-        metrics_counter_inc(srv->m_rejections, "tls_handshake");
-        return -1;
-    }
-    char desc[128];
-    smtp_tls_describe(c->ssl, desc, sizeof desc);
-    log_info("tls established", "client", c->ip, "tls", desc);
-    metrics_counter_inc(srv->m_tls, SSL_get_version(c->ssl));
-    return 0;
-}
-
-static void *smtp_conn_main(void *arg)
-{
-    smtp_conn *c = arg;
-    smtp_server *srv = c->srv;
-    metrics_counter_inc(srv->m_conns_total);
-    metrics_gauge_add(srv->m_conns, 1);
-    int max_wait = srv->timeout_s > srv->data_timeout_s ? srv->timeout_s : srv->data_timeout_s;
-    struct timeval tv = { .tv_sec = max_wait, .tv_usec = 0 };
-    if (setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
-        setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
-        log_warn("cannot set socket timeouts", "client", c->ip);
-    char no[24];
-    snprintf(no, sizeof no, "%lu", c->no);
-    const char *why = "session ended";   /* QUIT, too many errors, 421 */
-
-    if (c->lst->proxy != 0) {
-        char perr[128];
-        if (smtp_conn_proxy(c, perr, sizeof perr) != 0) {
-            log_warn("connection refused: bad PROXY header", "peer", c->peer,
-                     "listener", c->lst->name, "error", perr);
-            metrics_counter_inc(srv->m_rejections, strstr(perr, "untrusted") != NULL
-                                ? "proxy_untrusted" : "proxy_invalid");
-            smtp_conn_done(c);
-            return NULL;
-        }
-    }
-    log_info("connection open", "client", c->ip, "peer", c->peer, "conn", no,
-             "listener", c->lst->name);
-    if (smtp_conn_ip_acquire(c) != 0) {
-        log_warn("connection refused: too many connections from this address",
-                 "client", c->ip);
-        if (!c->lst->implicit_tls)
-            smtp_conn_say(c, "421 4.7.0 Error: too many connections from your address\r\n",
-                          "connection_per_ip");
-        else
-            metrics_counter_inc(srv->m_rejections, "connection_per_ip");
-        smtp_conn_done(c);
-        return NULL;
-    }
-    char nreply[192];
-    const char *nreason = NULL;
-    if (smtp_nuisance_connect(srv->nuisance, c->ip, nreply, sizeof nreply, &nreason) != 0) {
-        if (!c->lst->implicit_tls)           /* block rule or connection rate */
-            smtp_conn_say(c, nreply, nreason);
-        else
-            metrics_counter_inc(srv->m_rejections, nreason);
-        smtp_conn_done(c);
-        return NULL;
-    }
-    if (smtp_conn_pregreet(c)) {
-        log_info("connection refused: client talked before the greeting", "client", c->ip);
-        smtp_conn_say(c, "554 5.5.0 Error: you talked before the greeting\r\n", "pregreet");
-        smtp_conn_done(c);
-        return NULL;
-    }
-    if (c->lst->implicit_tls && smtp_conn_tls_start(c) != 0) {
-        smtp_conn_done(c);
-        return NULL;
-    }
-
-    c->sess = smtp_session_create(c->lst->scfg, c->ip, c);
-    if (c->ssl != NULL)
-        smtp_conn_tls_session(c);
-    metrics_counter_inc(srv->m_replies, "220");
-    time_t last = smtp_now();
-    char rbuf[SMTP_FEED_MAX];
-    while (smtp_conn_flush(c) == 0) {
-        smtp_session *s = c->sess;
-        if (c->pending.n > 0) {              /* the 250 is out: now publish */
-            if (c->q == NULL) {
-                char consumer[64];
-                snprintf(consumer, sizeof consumer, "mx-%d-%lu", (int)getpid(), c->no);
-                c->q = jobq_create(srv->svc->redis_url, srv->svc->redis_password, consumer);
-            }
-            smtp_commit_publish(&srv->cenv, c->q, &c->pending);
-        }
-        if (s->state == SMTP_STATE_CLOSED)
-            break;
-        if (atomic_load(&srv->aborting)) {
-            smtp_session_abort(s, 421, "4.3.2 Service shutting down, closing connection");
-            why = "shutdown";
-            continue;                        /* flush, then leave */
-        }
-        int ready = c->ssl != NULL && SSL_pending(c->ssl) > 0;
-        if (!ready) {
-            struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-            int pr = poll(&pfd, 1, SMTP_POLL_MS);
-            if (pr < 0 && errno != EINTR) {
-                why = "poll error";
-                break;
-            }
-            ready = pr > 0;
-        }
-        if (!ready) {
-            /* RFC 5321 §4.5.3.2: 5 minutes for a command, 3 per data block */
-            int limit = smtp_session_in_data(s) ? srv->data_timeout_s : srv->timeout_s;
-            int idle = s->state == SMTP_STATE_CMD && s->tx == NULL && s->in.len == 0;
-            if (atomic_load(&srv->stopping) && idle) {
-                smtp_session_abort(s, 421, "4.3.2 Service shutting down, closing connection");
-                why = "shutdown";
-            } else if (smtp_now() - last >= limit) {
-                smtp_session_abort(s, 421, "4.4.2 Error: timeout exceeded");
-                why = "timeout";
-            }
-            continue;
-        }
-        long n = smtp_conn_read(c, rbuf, sizeof rbuf);
-        if (n <= 0) {
-            why = n == 0 ? "client closed" : "read error";
-            break;
-        }
-        last = smtp_now();
-        enum smtp_action act = smtp_session_feed(s, rbuf, (size_t)n);
-        if (act == SMTP_ACT_STARTTLS) {
-            /* Anything read after STARTTLS is dropped with rbuf (RFC 3207 §4.2;
-             * CVE-2011-0411). */
-            if (smtp_conn_flush(c) != 0) {
-                why = "write error";
-                break;
-            }
-            if (smtp_conn_tls_start(c) != 0) {
-                why = "tls handshake failed";
-                break;
-            }
-            smtp_conn_tls_session(c);
-        }
-    }
-    if (c->sess->state != SMTP_STATE_CLOSED && strcmp(why, "session ended") == 0)
-        why = "write error";
-    log_info("connection closed", "client", c->ip, "conn", no, "reason", why);
-    smtp_conn_done(c);
-    return NULL;
-}
-
-/* Frees the connection and tells the server it is gone. */
-static void smtp_conn_done(smtp_conn *c)
-{
-    smtp_server *srv = c->srv;
-    if (c->pending.n > 0)
-        smtp_commit_publish(&srv->cenv, c->q, &c->pending);   /* q may be NULL */
-    if (c->ssl != NULL) {
-        SSL_shutdown(c->ssl);
-        SSL_free(c->ssl);
-    }
-    smtp_conn_ip_release(c);
-    close(c->fd);
-    smtp_session_free(c->sess);
-    httpc_free(c->http);
-    jobq_free(c->q);
-    free(c);
-    metrics_gauge_add(srv->m_conns, -1);
-    pthread_mutex_lock(&srv->lock);
-    srv->nconns--;
-    pthread_cond_broadcast(&srv->cond);
-    pthread_mutex_unlock(&srv->lock);
-}
-
 void smtp_server_stop(smtp_server *srv)
 {
     if (srv == NULL)
         return;
-    atomic_store(&srv->stopping, 1);
-    pthread_join(srv->listener, NULL);
+    smtp_loop_stop(srv->loop);           /* accepts no more, drains, 421s the rest */
+    smtp_workers_free(srv->workers);     /* runs what is still queued */
+    db_pool_free(srv->commit_db);
     for (size_t i = 0; i < srv->nlst; i++)
-        close(srv->lst[i].fd);
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += srv->drain_s;
-    pthread_mutex_lock(&srv->lock);
-    if (srv->nconns > 0) {
-        char n[24];
-        snprintf(n, sizeof n, "%ld", srv->nconns);
-        log_info("smtp draining", "connections", n);
-    }
-    while (srv->nconns > 0 &&
-           pthread_cond_timedwait(&srv->cond, &srv->lock, &deadline) != ETIMEDOUT)
-        ;
-    if (srv->nconns > 0) {
-        atomic_store(&srv->aborting, 1);
-        while (srv->nconns > 0)              /* each notices within SMTP_POLL_MS */
-            pthread_cond_wait(&srv->cond, &srv->lock);
-    }
-    pthread_mutex_unlock(&srv->lock);
+        if (srv->lst[i].fd >= 0)             /* the loop closed them at stop */
+            close(srv->lst[i].fd);
     log_info("smtp stopped");
     rcpt_cache_free(srv->cache);
     smtp_nuisance_free(srv->nuisance);
@@ -886,7 +432,5 @@ void smtp_server_stop(smtp_server *srv)
     smtp_tls_store_free(srv->tls);
     smtp_cidr_free(srv->proxy_trusted);
     smtp_iplimit_free(srv->per_ip);
-    pthread_cond_destroy(&srv->cond);
-    pthread_mutex_destroy(&srv->lock);
     free(srv);
 }

@@ -16,14 +16,16 @@
  * (MAILYARD_SMTP_DATA_TIMEOUT_SECONDS). The certificate is reloaded on
  * SIGHUP or when its files change (smtp_tls.h).
  *
- * Model of this version: one listener thread and one thread per connection
- * (blocking sockets, 256 KiB stacks), at most MAILYARD_SMTP_MAX_CONNECTIONS
- * at a time (over it: "421 4.7.0" and close). Moving to libevent is later
- * work; only this file changes then. Each connection thread owns
- * its session, an httpc client for rewrite (created at the first RCPT) and
- * a jobq for publishing (created at the first accepted message); it
- * borrows a database connection from svc->db only for the commit and the
- * publication.
+ * Model: event-driven (smtp_loop.h). One libevent loop thread accepts
+ * and does all socket and TLS I/O and the timeouts of every connection; a
+ * pool of MAILYARD_SMTP_WORKERS threads (smtp_workers.h) runs the session
+ * feeds, whose callbacks block (rewrite over HTTP, DNSBL, the commit), and
+ * the publication after a 250. At most MAILYARD_SMTP_MAX_CONNECTIONS at a
+ * time (over it: "421 4.7.0" and close). Listeners are a table; each has
+ * its own session policy (a smtp_session_cfg). A connection owns its
+ * session; the workers own the httpc clients for rewrite and the jobq
+ * clients for publishing; a commit or publication borrows a database
+ * connection from svc->db.
  *
  * Stop (after service_run returned, i.e. on SIGTERM): stop accepting, let
  * sessions finish for up to MAILYARD_SMTP_DRAIN_SECONDS (idle sessions

@@ -78,28 +78,11 @@ static int smtp_tls_verify_any(int preverify_ok, X509_STORE_CTX *x)
     return 1;
 }
 
-SSL *smtp_tls_accept(SSL_CTX *ctx, int fd, int client_cert, char *err, size_t errlen)
+int smtp_tls_request_client_cert(SSL *ssl)
 {
-    SSL *ssl = SSL_new(ctx);
-    if (ssl == NULL) {
-        smtp_tls_error("SSL_new", err, errlen);
-        return NULL;
-    }
-    if (client_cert) {
-        static const unsigned char sid[] = "mailyard-submission";
-        SSL_set_verify(ssl, SSL_VERIFY_PEER, smtp_tls_verify_any);
-        if (SSL_set_session_id_context(ssl, sid, sizeof sid - 1) != 1) {
-            smtp_tls_error("SSL_set_session_id_context", err, errlen);
-            SSL_free(ssl);
-            return NULL;
-        }
-    }
-    if (SSL_set_fd(ssl, fd) != 1 || SSL_accept(ssl) != 1) {
-        smtp_tls_error("TLS handshake", err, errlen);
-        SSL_free(ssl);
-        return NULL;
-    }
-    return ssl;
+    static const unsigned char sid[] = "mailyard-submission";
+    SSL_set_verify(ssl, SSL_VERIFY_PEER, smtp_tls_verify_any);
+    return SSL_set_session_id_context(ssl, sid, sizeof sid - 1) == 1 ? 0 : -1;
 }
 
 void smtp_tls_describe(SSL *ssl, char *out, size_t outlen)

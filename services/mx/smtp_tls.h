@@ -33,11 +33,10 @@
 SSL_CTX *smtp_tls_ctx_create(const char *cert_file, const char *key_file,
                              char *err, size_t errlen);
 void     smtp_tls_ctx_free(SSL_CTX *ctx);
-/* Server handshake on a blocking socket (its SO_RCVTIMEO/SO_SNDTIMEO
- * bound the wait). client_cert: request (not require) a client
- * certificate, accepted whatever its chain (submission pins certificates
- * by fingerprint, smtp_submit.h). NULL with err filled on failure. */
-SSL     *smtp_tls_accept(SSL_CTX *ctx, int fd, int client_cert, char *err, size_t errlen);
+/* Makes ssl (before its handshake) request, not require, a client
+ * certificate, accepted whatever its chain: submission pins certificates
+ * by fingerprint (smtp_submit.h). 0, or -1. */
+int      smtp_tls_request_client_cert(SSL *ssl);
 typedef struct smtp_tls_store smtp_tls_store;
 
 smtp_tls_store *smtp_tls_store_create(const char *cert_file, const char *key_file,
