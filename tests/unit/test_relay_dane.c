@@ -53,7 +53,7 @@ static void test_tlsa_unusable(void **state)
 static void test_tlsa_malformed(void **state)
 {
     (void)state;
-    unsigned char b[4096];
+    unsigned char b[4096] = { 3, 1, 1 };
     relay_tlsa t;
     assert_int_equal(relay_dane_tlsa_parse(b, 3, &t), -1);                      /* no data */
     assert_int_equal(relay_dane_tlsa_parse(b, rd(b, 3, 1, 1, 31), &t), -1);    /* SHA-256 */
