@@ -3,7 +3,8 @@ bounce counters"): with the relay's MAILYARD_RELAY_VERP off (default), a
 list set to "verp": "on" still goes out with one VERP envelope per member
 while a list left at "default" does not; a DSN (null sender) that comes
 back to a member's VERP address raises that member's bounce_count and
-last_bounce_at (members API and `mailyardctl member ls`), other mail to the
+last_bounce_at (members API and `mailyardctl member ls`; the setting via
+`mailyardctl list verp`), other mail to the
 address does not, and the other members stay at 0."""
 from harness import unique
 from harness.smtp import make_message, send
@@ -41,8 +42,9 @@ def test_list_verp_setting_and_member_bounce_counter(module_stack):
     _, got = _post(s, addr, members, "lbplain")
     assert got[members[0]].mail_from == "%s-bounces@%s" % (uid, s.domain)
 
-    r = lists.patch("/v1/lists/%s" % quote_addr(addr), json={"verp": "on"})
-    assert r.status_code == 200 and r.json()["verp"] == "on", r.text
+    s.ctl("list", "verp", addr, "on")
+    assert lists.get("/v1/lists/%s" % quote_addr(addr)).json()["verp"] == "on"
+    assert s.ctl("list", "verp", addr, "sometimes", check=False).returncode != 0
     msgid, got = _post(s, addr, members, "lbverp")
     victim = members[1]
     local, dom = victim.split("@")
