@@ -51,6 +51,7 @@ typedef struct lists_state {
     struct jobq      *q;                /* owned; API publishing, lazily made */
     struct dns_resolver *dns;           /* owned: DMARC policy look-ups (lists_dmarc.c) */
     const char       *encode_domain;    /* borrowed from svc->cfg, or NULL */
+    long              bounce_disable_after; /* MAILYARD_LISTS_BOUNCE_DISABLE_AFTER, 0 = never */
 } lists_state;
 
 void lists_state_init(lists_state *st, struct service *svc);
@@ -158,9 +159,10 @@ int  lists_store_member_remove(db_conn *c, int64_t list_id, const char *address)
 /* 1 when any of the (lower-case, possibly NULL) addresses is a member. */
 int  lists_store_is_member(db_conn *c, int64_t list_id, const char *a,
                            const char *b);
-/* Member addresses in order; *out is an owned array of owned strings. */
-int  lists_store_member_addresses(db_conn *c, int64_t list_id, char ***out,
-                                  size_t *n);
+/* Member addresses in order; *out is an owned array of owned strings.
+ * disable_after > 0 leaves out members with that many bounces or more. */
+int  lists_store_member_addresses(db_conn *c, int64_t list_id, long disable_after,
+                                  char ***out, size_t *n);
 void lists_strv_free(char **v, size_t n);
 
 /* Returns the new held id or -1. */

@@ -57,7 +57,7 @@ int lists_distribute(lists_state *st, db_conn *c, const lists_list *l,
         rc = LISTS_ERR_MESSAGE;
         goto out;
     }
-    if (lists_store_member_addresses(c, l->id, &rcpts, &n) != 0)
+    if (lists_store_member_addresses(c, l->id, st->bounce_disable_after, &rcpts, &n) != 0)
         goto out;
     m = hdr_parse(orig->raw, orig->raw_len, st->hdr_max_fields,
                   st->hdr_max_field_len, &herr);

@@ -142,7 +142,8 @@ out:
 /* A bounce rewrite decoded from a VERP address: one more for the member.
  * Only a null envelope sender counts (RFC 5321 §4.5.5 non-delivery
  * reports), so mail anyone sends to a VERP address does not. */
-static int job_verp_bounce(worker_job_ctx *ctx, const lists_list *l, const char *mail_from)
+static int job_verp_bounce(lists_state *st, worker_job_ctx *ctx, const lists_list *l,
+                           const char *mail_from)
 {
     const char *m = json_string_value(json_object_get(ctx->job->payload, "verp_member"));
     char member[LISTS_ADDR_MAX + 1];
@@ -156,10 +157,13 @@ static int job_verp_bounce(worker_job_ctx *ctx, const lists_list *l, const char 
         return -1;
     if (rc == 0)
         return 0;                       /* no longer a member */
-    log_info("member bounce counted", "list", l->address, "rcpt", member);
-    return job_event(ctx, "member_bounce", json_pack("{s:s, s:s, s:I}", "list", l->address,
-                                                     "member", member,
-                                                     "bounce_count", (json_int_t)count));
+    int disabled = st->bounce_disable_after > 0 && count >= st->bounce_disable_after;
+    log_info(disabled ? "member bounce counted; no more list mail to the member"
+                      : "member bounce counted", "list", l->address, "rcpt", member);
+    return job_event(ctx, "member_bounce", json_pack("{s:s, s:s, s:I, s:b}", "list",
+                                                     l->address, "member", member,
+                                                     "bounce_count", (json_int_t)count,
+                                                     "disabled", disabled));
 }
 
 enum worker_verdict lists_job_handle(void *arg, worker_job_ctx *ctx)
@@ -181,7 +185,7 @@ enum worker_verdict lists_job_handle(void *arg, worker_job_ctx *ctx)
         return job_fail(st, ctx, "no such list");
 
     enum worker_verdict v;
-    if (role == LISTS_ROLE_BOUNCES && job_verp_bounce(ctx, l, mail_from) != 0) {
+    if (role == LISTS_ROLE_BOUNCES && job_verp_bounce(st, ctx, l, mail_from) != 0) {
         v = WORKER_ERROR;
     } else if (role == LISTS_ROLE_BOUNCES || role == LISTS_ROLE_REQUEST) {
         const char *ev = role == LISTS_ROLE_BOUNCES ? "bounce_received" : "request_received";

@@ -215,13 +215,15 @@ int lists_store_is_member(db_conn *c, int64_t list_id, const char *a,
     return member;
 }
 
-int lists_store_member_addresses(db_conn *c, int64_t list_id, char ***out,
-                                 size_t *n)
+int lists_store_member_addresses(db_conn *c, int64_t list_id, long disable_after,
+                                 char ***out, size_t *n)
 {
-    char id[24];
+    char id[24], lim[24];
     snprintf(id, sizeof id, "%" PRId64, list_id);
+    snprintf(lim, sizeof lim, "%ld", disable_after);
     PGresult *r = db_queryv(c, "SELECT address FROM lists.members WHERE list_id = $1"
-                               " ORDER BY address", 1, id);
+                               " AND ($2::int <= 0 OR bounce_count < $2::int)"
+                               " ORDER BY address", 2, id, lim);
     if (r == NULL)
         return -1;
     size_t rows = (size_t)PQntuples(r);

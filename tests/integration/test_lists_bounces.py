@@ -5,11 +5,15 @@ while a list left at "default" does not; a DSN (null sender) that comes
 back to a member's VERP address raises that member's bounce_count and
 last_bounce_at (members API and `mailyardctl member ls`; the setting via
 `mailyardctl list verp`), other mail to the
-address does not, and the other members stay at 0."""
+address does not, and the other members stay at 0. With
+MAILYARD_LISTS_BOUNCE_DISABLE_AFTER=1 the bounced member gets no more list
+mail until removed and added again (which starts its counter afresh)."""
 from harness import unique
 from harness.smtp import make_message, send
 from harness.stack import quote_addr
 from test_forwarding_bounce import dsn_for, events_of
+
+STACK_CONFIG = {"extra_env": {"lists": {"MAILYARD_LISTS_BOUNCE_DISABLE_AFTER": "1"}}}
 
 
 def _members(s, addr):
@@ -63,6 +67,7 @@ def test_list_verp_setting_and_member_bounce_counter(module_stack):
         return [e for e in events_of(s, bmsgid) if e[0] == "member_bounce"] or None
     ev = s.wait_until(counted, timeout=60, what="member_bounce event")
     assert victim in ev[0][1] and '"bounce_count": 1' in ev[0][1], ev
+    assert '"disabled": true' in ev[0][1], ev
     m = _members(s, addr)
     assert m[victim]["bounce_count"] == 1, m
     assert m[victim]["last_bounce_at"], m
@@ -77,3 +82,18 @@ def test_list_verp_setting_and_member_bounce_counter(module_stack):
     out = s.ctl("member", "ls", addr).stdout
     line = [ln for ln in out.splitlines() if victim in ln]
     assert line and "bounce_count" in line[0] and "1" in line[0], out
+
+    # disabled after 1 bounce: the next post goes to the other member only
+    subject = "lbdis " + unique("lbdis")
+    pid, data = make_message(members[0], addr, subject=subject)
+    send(s.smtp_port, members[0], [addr], data)
+    s.sink.wait_for(members[0], timeout=60,
+                    pred=lambda x: subject in (x.header("Subject") or ""))
+    exp = [e for e in events_of(s, pid) if e[0] == "expanded"]
+    assert len(exp) == 1 and '"members": 1' in exp[0][1], exp
+    # removed and added again: counter reset, mail again
+    mpath = "/v1/lists/%s/members" % quote_addr(addr)
+    assert lists.delete("%s/%s" % (mpath, quote_addr(victim))).status_code == 204
+    assert lists.post(mpath, json={"address": victim}).status_code == 201
+    assert _members(s, addr)[victim]["bounce_count"] == 0
+    _post(s, addr, members, "lbback")
