@@ -5,6 +5,7 @@ policy of an unknown version sts-policy-invalid, a policy host whose
 certificate does not carry its name sts-webpki-invalid. The mail itself is
 delivered (no policy applies, RFC 8461 §5) and the attempt is counted under
 policy type sts with the failure, not as no-policy-found."""
+import datetime
 import http.server
 import os
 import shutil
@@ -114,3 +115,11 @@ def test_unobtainable_policy_is_an_sts_failure(rpt, domain, result, reason):
     ptype, rtype, sessions, why = rows[0]
     assert (ptype, rtype, sessions) == ("sts", result, "1"), rows
     assert reason in why, rows
+    # and the RFC 8460 report of the day has it as an sts failure detail
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    r = s.api("relay").get("/v1/tls-reports", params={"date": day, "domain": domain})
+    assert r.status_code == 200, r.text
+    pols = [p for p in r.json()["policies"] if p["policy"]["policy-type"] == "sts"]
+    assert len(pols) == 1, r.json()
+    assert pols[0]["summary"]["total-failure-session-count"] == 1, pols
+    assert [d["result-type"] for d in pols[0]["failure-details"]] == [result], pols
