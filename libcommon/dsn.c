@@ -210,6 +210,10 @@ static int dsn_render(const char *mta, const spool_message *orig, const char *en
             dsn_clean(v1, sizeof(v1), rcpts[i].diagnostic);
             r |= buf_printf(out, "Diagnostic-Code: %s\r\n", v1);
         }
+        if (action == DSN_DELAYED && rcpts[i].will_retry_until > 0) {
+            dsn_date(rcpts[i].will_retry_until, v1, sizeof(v1));
+            r |= buf_printf(out, "Will-Retry-Until: %s\r\n", v1);
+        }
     }
     r |= buf_append_str(out, "\r\n");
 

@@ -15,11 +15,13 @@
  * above); success reports ("relayed", "delivered") always return only the
  * header, delay reports follow RET=HDRS. ENVID is rendered as
  * Original-Envelope-Id, a recipient's ORCPT as Original-Recipient.
+ * A delay report renders a recipient's will_retry_until as Will-Retry-Until.
  */
 #ifndef MAILYARD_DSN_H
 #define MAILYARD_DSN_H
 
 #include <stddef.h>
+#include <time.h>
 #include "buf.h"
 #include "spool.h"
 
@@ -29,6 +31,8 @@ typedef struct dsn_rcpt {
     const char *diagnostic;   /* "smtp; 550 5.1.1 no such user" or NULL */
     const char *remote_mta;   /* "dns; mx.example" or NULL */
     const char *orcpt;        /* ORCPT "rfc822;a@b" (RFC 3461 §4.2) or NULL */
+    time_t will_retry_until;  /* delay reports: when retries stop (Will-Retry-Until,
+                               * RFC 3464 §2.3.9); 0 = not rendered */
 } dsn_rcpt;
 
 /* The report's Action (RFC 3464 §2.3.3): failed, delayed, or for

@@ -12,6 +12,7 @@
  *   lists_distribute.c  a member post -> new spool message + relay/archive
  *                       jobs; a held post -> lists.held
  *   lists_job.c         the "lists" stage handler (posting policy)
+ *   lists_verp.c        per-list VERP setting, per-member bounce counters
  *   lists_api*.c        the /v1 API
  *   lists_state.c       the state shared by the API and the worker
  */
@@ -50,6 +51,7 @@ typedef struct lists_state {
     struct jobq      *q;                /* owned; API publishing, lazily made */
     struct dns_resolver *dns;           /* owned: DMARC policy look-ups (lists_dmarc.c) */
     const char       *encode_domain;    /* borrowed from svc->cfg, or NULL */
+    long              bounce_disable_after; /* MAILYARD_LISTS_BOUNCE_DISABLE_AFTER, 0 = never */
 } lists_state;
 
 void lists_state_init(lists_state *st, struct service *svc);
@@ -117,6 +119,7 @@ typedef struct lists_list {
     long    members_count;
     char   *dmarc_mitigation; /* owned: none | munge-from | wrap | encode-address */
     int     dmarc_always;     /* mitigate whatever the author's policy */
+    int     verp;             /* -1 relay default, 0 off, 1 on (lists_verp.c) */
 } lists_list;
 
 void    lists_list_free(lists_list *l);
@@ -125,8 +128,9 @@ json_t *lists_list_to_json(const lists_list *l);
 #define LISTS_LIST_COLS \
     "l.id, l.address, l.name, l.description, l.subject_prefix, l.policy, " \
     "(SELECT count(*) FROM lists.members mc WHERE mc.list_id = l.id), " \
-    "l.dmarc_mitigation, l.dmarc_mitigation_always"
-#define LISTS_LIST_NCOLS 9
+    "l.dmarc_mitigation, l.dmarc_mitigation_always, " \
+    "coalesce(l.verp::int, -1)"
+#define LISTS_LIST_NCOLS 10
 lists_list *lists_store_row_list(const PGresult *r, int row, int col0);
 
 /* Exact address. 1 found (*out owned by caller), 0 none, -1 error. */
@@ -144,7 +148,8 @@ int  lists_store_delete(db_conn *c, const char *address);
 /* Sets the DMARC mitigation of list id (mode already checked). 1 / 0 / -1. */
 int  lists_store_set_dmarc(db_conn *c, int64_t id, const char *mode, int always);
 
-/* {"members":[{"address","role"}]} or NULL on error. */
+/* {"members":[{"address","role","bounce_count","last_bounce_at"}]} or NULL
+ * on error (last_bounce_at null when none). */
 json_t *lists_store_members_json(db_conn *c, int64_t list_id);
 /* 1 added, 0 already a member, -1 error. */
 int  lists_store_member_add(db_conn *c, int64_t list_id, const char *address,
@@ -154,9 +159,10 @@ int  lists_store_member_remove(db_conn *c, int64_t list_id, const char *address)
 /* 1 when any of the (lower-case, possibly NULL) addresses is a member. */
 int  lists_store_is_member(db_conn *c, int64_t list_id, const char *a,
                            const char *b);
-/* Member addresses in order; *out is an owned array of owned strings. */
-int  lists_store_member_addresses(db_conn *c, int64_t list_id, char ***out,
-                                  size_t *n);
+/* Member addresses in order; *out is an owned array of owned strings.
+ * disable_after > 0 leaves out members with that many bounces or more. */
+int  lists_store_member_addresses(db_conn *c, int64_t list_id, long disable_after,
+                                  char ***out, size_t *n);
 void lists_strv_free(char **v, size_t n);
 
 /* Returns the new held id or -1. */
@@ -201,6 +207,20 @@ struct http_response;
  * after a 400 reply. */
 int  lists_api_dmarc_fields(const struct http_request *req, struct http_response *resp,
                             const char **mode, int *always);
+
+/* ---- VERP per list, member bounce counters (lists_verp.c) ---- */
+
+/* The optional "verp" request field ("on", "off", "default") into *verp
+ * (1, 0, -1; left as it is when absent). 0, or -1 after a 400 reply. */
+int  lists_verp_field(const struct http_request *req, struct http_response *resp,
+                      int *verp);
+const char *lists_verp_name(int verp);              /* "on" / "off" / "default" */
+/* Sets lists.verp of list id (-1 = NULL). 1 / 0 / -1. */
+int  lists_store_set_verp(db_conn *c, int64_t id, int verp);
+/* One more bounce for the member; *count is the new total. 1, 0 when not a
+ * member, -1 on error. */
+int  lists_store_member_bounce(db_conn *c, int64_t list_id, const char *address,
+                               long *count);
 
 /* ---- stage handler and API ---- */
 

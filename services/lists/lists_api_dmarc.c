@@ -5,6 +5,7 @@
  *   PATCH /v1/lists/{addr}   {"dmarc_mitigation": "none|munge-from|wrap|
  *                            encode-address", "dmarc_mitigation_always": bool}
  *                            -> 200 with the list | 400 | 404
+ *                            (also "verp": "on|off|default", lists_verp.c)
  *
  * POST /v1/lists takes the same two fields (lists_api.c calls
  * lists_api_dmarc_fields). Input is checked strictly: unknown fields,
@@ -45,7 +46,7 @@ int lists_api_dmarc_fields(const http_request *req, http_response *resp,
 static void api_list_patch(void *arg, const http_request *req, http_response *resp)
 {
     static const char *const allowed[] = { "dmarc_mitigation", "dmarc_mitigation_always",
-                                           NULL };
+                                           "verp", NULL };
     static const char *const required[] = { NULL };
     lists_state *st = arg;
     lists_list *l = NULL, *after = NULL;
@@ -59,9 +60,12 @@ static void api_list_patch(void *arg, const http_request *req, http_response *re
         goto out;
     const char *mode = l->dmarc_mitigation;
     int always = l->dmarc_always;
-    if (lists_api_dmarc_fields(req, resp, &mode, &always) != 0)
+    int verp = l->verp;
+    if (lists_api_dmarc_fields(req, resp, &mode, &always) != 0 ||
+        lists_verp_field(req, resp, &verp) != 0)
         goto out;
     if (lists_store_set_dmarc(c, l->id, mode, always) != 1 ||
+        (verp != l->verp && lists_store_set_verp(c, l->id, verp) != 1) ||
         lists_store_get(c, l->address, &after) != 1) {
         lists_api_db_error(resp, c);
         goto out;

@@ -28,6 +28,8 @@ static int create_jobs(db_conn *c, const lists_list *l, int64_t msg_id,
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, json_string(rcpts[i]));
         json_t *relay = json_pack("{s:s, s:o}", "mail_from", bounces, "rcpts", arr);
+        if (relay != NULL && l->verp >= 0)      /* the list's VERP (lists_verp.c) */
+            json_object_set_new(relay, "verp", json_boolean(l->verp));
         int64_t id = relay != NULL ? spool_job_create(c, "relay", msg_id, relay, 0, out) : -1;
         json_decref(relay);
         if (id < 0)
@@ -55,7 +57,7 @@ int lists_distribute(lists_state *st, db_conn *c, const lists_list *l,
         rc = LISTS_ERR_MESSAGE;
         goto out;
     }
-    if (lists_store_member_addresses(c, l->id, &rcpts, &n) != 0)
+    if (lists_store_member_addresses(c, l->id, st->bounce_disable_after, &rcpts, &n) != 0)
         goto out;
     m = hdr_parse(orig->raw, orig->raw_len, st->hdr_max_fields,
                   st->hdr_max_field_len, &herr);

@@ -2,7 +2,9 @@
  * lists_job.c - the "lists" stage: one job per (post, list address), with
  * payload {"list": addr, "mail_from": sender}.
  *
- *   <list>-bounces   event "bounce_received" (bounce processing comes later)
+ *   <list>-bounces   event "bounce_received"; with "verp_member" in the
+ *                    payload (rewrite_verp.c) and a null envelope sender,
+ *                    the member's bounce counter goes up (lists_verp.c)
  *   <list>-request   event "request_received" (commands come later)
  *   <list>           posting policy:
  *       members   (default) the envelope sender or the From address is a
@@ -137,6 +139,33 @@ out:
     return v;
 }
 
+/* A bounce rewrite decoded from a VERP address: one more for the member.
+ * Only a null envelope sender counts (RFC 5321 §4.5.5 non-delivery
+ * reports), so mail anyone sends to a VERP address does not. */
+static int job_verp_bounce(lists_state *st, worker_job_ctx *ctx, const lists_list *l,
+                           const char *mail_from)
+{
+    const char *m = json_string_value(json_object_get(ctx->job->payload, "verp_member"));
+    char member[LISTS_ADDR_MAX + 1];
+    long count = 0;
+
+    if (m == NULL || mail_from == NULL || mail_from[0] != '\0' ||
+        lists_addr_normalize(m, member, sizeof member) != 0)
+        return 0;
+    int rc = lists_store_member_bounce(ctx->db, l->id, member, &count);
+    if (rc < 0)
+        return -1;
+    if (rc == 0)
+        return 0;                       /* no longer a member */
+    int disabled = st->bounce_disable_after > 0 && count >= st->bounce_disable_after;
+    log_info(disabled ? "member bounce counted; no more list mail to the member"
+                      : "member bounce counted", "list", l->address, "rcpt", member);
+    return job_event(ctx, "member_bounce", json_pack("{s:s, s:s, s:I, s:b}", "list",
+                                                     l->address, "member", member,
+                                                     "bounce_count", (json_int_t)count,
+                                                     "disabled", disabled));
+}
+
 enum worker_verdict lists_job_handle(void *arg, worker_job_ctx *ctx)
 {
     lists_state *st = arg;
@@ -156,7 +185,9 @@ enum worker_verdict lists_job_handle(void *arg, worker_job_ctx *ctx)
         return job_fail(st, ctx, "no such list");
 
     enum worker_verdict v;
-    if (role == LISTS_ROLE_BOUNCES || role == LISTS_ROLE_REQUEST) {
+    if (role == LISTS_ROLE_BOUNCES && job_verp_bounce(st, ctx, l, mail_from) != 0) {
+        v = WORKER_ERROR;
+    } else if (role == LISTS_ROLE_BOUNCES || role == LISTS_ROLE_REQUEST) {
         const char *ev = role == LISTS_ROLE_BOUNCES ? "bounce_received" : "request_received";
         metrics_counter_inc(st->posts, role == LISTS_ROLE_BOUNCES ? "bounce" : "request");
         v = job_event(ctx, ev, json_pack("{s:s, s:s}", "list", l->address,

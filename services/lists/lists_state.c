@@ -7,6 +7,8 @@
  *   MAILYARD_ARCHIVE_PUBLIC_URL        base of List-Archive (http://127.0.0.1:9104)
  *   MAILYARD_LISTS_HDR_MAX_FIELDS      header fields per post (1000)
  *   MAILYARD_LISTS_HDR_MAX_FIELD_LEN   bytes per folded field (65536)
+ *   MAILYARD_LISTS_BOUNCE_DISABLE_AFTER  no list mail to a member with this
+ *                                      many counted bounces (0 = never)
  *
  * Ownership: lists_state lives in main's frame; it borrows the service and
  * owns q (created lazily, under q_lock, because libmicrohttpd runs handlers
@@ -31,6 +33,8 @@ void lists_state_init(lists_state *st, service *svc)
     long l = config_get_long(svc->cfg, "MAILYARD_LISTS_HDR_MAX_FIELD_LEN", 65536);
     st->hdr_max_fields = f > 0 ? (size_t)f : 1000;
     st->hdr_max_field_len = l > 0 ? (size_t)l : 65536;
+    long b = config_get_long(svc->cfg, "MAILYARD_LISTS_BOUNCE_DISABLE_AFTER", 0);
+    st->bounce_disable_after = b > 0 && b <= 1000000 ? b : 0;
     st->posts = metrics_counter(svc->metrics, "mailyard_lists_posts_total",
                                 "Posts handled by the lists stage, by outcome",
                                 outcome);

@@ -37,13 +37,14 @@ void lists_list_free(lists_list *l)
 
 json_t *lists_list_to_json(const lists_list *l)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:b}",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:b, s:s}",
                      "address", l->address, "name", l->name,
                      "description", l->description,
                      "subject_prefix", l->subject_prefix, "policy", l->policy,
                      "members_count", (json_int_t)l->members_count,
                      "dmarc_mitigation", l->dmarc_mitigation ? l->dmarc_mitigation : "none",
-                     "dmarc_mitigation_always", l->dmarc_always);
+                     "dmarc_mitigation_always", l->dmarc_always,
+                     "verp", lists_verp_name(l->verp));
 }
 
 lists_list *lists_store_row_list(const PGresult *r, int row, int col0)
@@ -58,6 +59,7 @@ lists_list *lists_store_row_list(const PGresult *r, int row, int col0)
     l->members_count = strtol(PQgetvalue(r, row, col0 + 6), NULL, 10);
     l->dmarc_mitigation = xstrdup(PQgetvalue(r, row, col0 + 7));
     l->dmarc_always = PQgetvalue(r, row, col0 + 8)[0] == 't';
+    l->verp = (int)strtol(PQgetvalue(r, row, col0 + 9), NULL, 10);
     return l;
 }
 
@@ -151,15 +153,21 @@ json_t *lists_store_members_json(db_conn *c, int64_t list_id)
 {
     char id[24];
     snprintf(id, sizeof id, "%" PRId64, list_id);
-    PGresult *r = db_queryv(c, "SELECT address, role FROM lists.members"
+    PGresult *r = db_queryv(c, "SELECT address, role, bounce_count,"
+                               " to_char(last_bounce_at AT TIME ZONE 'UTC',"
+                               " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM lists.members"
                                " WHERE list_id = $1 ORDER BY address", 1, id);
     if (r == NULL)
         return NULL;
     json_t *arr = json_array();
     for (int i = 0; i < PQntuples(r); i++)
-        json_array_append_new(arr, json_pack("{s:s, s:s}",
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:o}",
                                              "address", PQgetvalue(r, i, 0),
-                                             "role", PQgetvalue(r, i, 1)));
+                                             "role", PQgetvalue(r, i, 1),
+                                             "bounce_count",
+                                             (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10),
+                                             "last_bounce_at", PQgetisnull(r, i, 3)
+                                             ? json_null() : json_string(PQgetvalue(r, i, 3))));
     PQclear(r);
     return json_pack("{s:o}", "members", arr);
 }
@@ -207,13 +215,15 @@ int lists_store_is_member(db_conn *c, int64_t list_id, const char *a,
     return member;
 }
 
-int lists_store_member_addresses(db_conn *c, int64_t list_id, char ***out,
-                                 size_t *n)
+int lists_store_member_addresses(db_conn *c, int64_t list_id, long disable_after,
+                                 char ***out, size_t *n)
 {
-    char id[24];
+    char id[24], lim[24];
     snprintf(id, sizeof id, "%" PRId64, list_id);
+    snprintf(lim, sizeof lim, "%ld", disable_after);
     PGresult *r = db_queryv(c, "SELECT address FROM lists.members WHERE list_id = $1"
-                               " ORDER BY address", 1, id);
+                               " AND ($2::int <= 0 OR bounce_count < $2::int)"
+                               " ORDER BY address", 2, id, lim);
     if (r == NULL)
         return -1;
     size_t rows = (size_t)PQntuples(r);

@@ -57,6 +57,7 @@ extern const ctl_cmd ctl_dkimkeys_cmds[];    /* ctl_dkimkeys.c: relay's key API 
 extern const ctl_cmd ctl_blocks_cmds[];      /* ctl_blocks.c: mx's block rules */
 extern const ctl_cmd ctl_tlsrpt_cmds[];      /* ctl_tlsrpt.c: relay tls-report */
 extern const ctl_cmd ctl_dmarc_cmds[];       /* ctl_dmarc.c: DMARC mitigation */
+extern const ctl_cmd ctl_verp_cmds[];        /* ctl_verp.c: a list's VERP setting */
 extern const ctl_cmd ctl_submission_cmds[];  /* ctl_submission.c: mx's submission API */
 
 /* --- ctl_args.c: per-command options ----------------------------------- */

@@ -19,7 +19,7 @@ static const ctl_cmd *const ctl_tables[] = {
     ctl_migrate_cmds, ctl_rewrite_cmds, ctl_lists_cmds, ctl_archive_cmds,
     ctl_relay_cmds, ctl_trace_cmds, ctl_dkim_cmds, ctl_checkauth_cmds,
     ctl_dkimkeys_cmds, ctl_blocks_cmds, ctl_tlsrpt_cmds, ctl_dmarc_cmds,
-    ctl_submission_cmds, NULL,
+    ctl_submission_cmds, ctl_verp_cmds, NULL,
 };
 
 static void usage_all(FILE *out);

@@ -134,9 +134,11 @@ int  relay_db_job_pending(db_conn *c, int64_t job_id, long *npending, time_t *ea
 /* relay_db_warn.c: the pending rows of the job deferred for at least
  * `after` seconds (attempts > 0) and never warned; marks them warned.
  * *rows and *hosts (last_host or "", one per row) are owned by the caller
- * (relay_db_rows_free, relay_db_warn_hosts_free). Returns the count or -1. */
+ * (relay_db_rows_free, relay_db_warn_hosts_free). *since (owned by the
+ * caller, free()) holds each row's created_at, the start of its give-up age.
+ * Returns the count or -1. */
 int  relay_db_warn_due(db_conn *c, int64_t job_id, long after, relay_row **rows,
-                       char ***hosts);
+                       char ***hosts, time_t **since);
 void relay_db_warn_hosts_free(char **hosts, size_t n);
 
 /* relay_warn.c: queues the delay warning DSN for the job's recipients that

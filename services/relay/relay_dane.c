@@ -13,11 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
 
 #include "xalloc.h"
+
+#define DANE_CNAME_MAX_HOPS 8
 
 typedef struct dane_host {
     enum relay_dane_state state;
@@ -36,6 +39,8 @@ struct relay_dane {
 static void dane_fmt(char *out, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void dane_host_lookup(dns_resolver *dns, int port, const char *host, dane_host *h);
+static int  dane_cname_expand(dns_resolver *dns, const char *host, char *out, size_t outlen);
+static int  dane_tlsa_at(dns_resolver *dns, int port, const char *base, dane_host *h);
 static int  dane_secure(dns_resolver *dns, const char *name, enum dns_type t, int *bogus,
                         char *why, size_t whylen);
 
@@ -182,9 +187,8 @@ static int dane_secure(dns_resolver *dns, const char *name, enum dns_type t, int
 
 static void dane_host_lookup(dns_resolver *dns, int port, const char *host, dane_host *h)
 {
-    char name[300], why[200] = "";
+    char why[200] = "", base[256];
     int bogus = 0;
-    dns_answer a;
 
     /* §2.2.2: TLSA only for a host whose address records are secure */
     if (!dane_secure(dns, host, DNS_T_A, &bogus, why, sizeof(why))) {
@@ -194,21 +198,71 @@ static void dane_host_lookup(dns_resolver *dns, int port, const char *host, dane
         }
         return;
     }
-    int w = snprintf(name, sizeof(name), "_%d._tcp.%s", port, host);
-    if (w < 0 || (size_t)w >= sizeof(name))
+    /* §2.2.3: an MX host name that is an alias with a secure CNAME chain:
+     * TLSA at the fully expanded name first, then at the original name */
+    if (dane_cname_expand(dns, host, base, sizeof(base)) &&
+        dane_tlsa_at(dns, port, base, h) != 0)
         return;
+    (void)dane_tlsa_at(dns, port, host, h);
+}
+
+/* Follows a DNSSEC-secure CNAME chain from host (at most
+ * DANE_CNAME_MAX_HOPS). 1 and the final name in out when host is an alias
+ * and every link is secure, else 0. */
+static int dane_cname_expand(dns_resolver *dns, const char *host, char *out, size_t outlen)
+{
+    char name[256];
+    int hops = 0;
+
+    if (str_copy(name, sizeof(name), host) != 0)
+        return 0;
+    for (;;) {
+        dns_answer a;
+        if (dns_query(dns, name, DNS_T_CNAME, &a) != 0)
+            return 0;
+        int link = a.status == DNS_OK && a.n > 0;
+        int ok = a.secure && (link || a.status == DNS_NODATA);
+        if (ok && link && (hops == DANE_CNAME_MAX_HOPS ||
+                           str_copy(name, sizeof(name), a.rrs[0].text) != 0))
+            ok = 0;
+        dns_answer_release(&a);
+        if (!ok)
+            return 0;                 /* insecure or failed: no expansion */
+        if (!link)
+            break;
+        hops++;
+    }
+    if (hops == 0 || strcasecmp(name, host) == 0)
+        return 0;
+    return str_copy(out, outlen, name) == 0;
+}
+
+/* The TLSA records of _<port>._tcp.<base> into h: 1 when h's state was
+ * set (records found, or the lookup failed: BOGUS), 0 when there are none
+ * (or the answer is insecure). */
+static int dane_tlsa_at(dns_resolver *dns, int port, const char *base, dane_host *h)
+{
+    char name[300];
+    dns_answer a;
+
+    int w = snprintf(name, sizeof(name), "_%d._tcp.%s", port, base);
+    if (w < 0 || (size_t)w >= sizeof(name))
+        return 0;
     if (dns_query(dns, name, DNS_T_TLSA, &a) != 0) {
         h->state = RELAY_DANE_BOGUS;
         dane_fmt(h->why, sizeof(h->why), "DANE: TLSA lookup %s: resolver failure", name);
-        return;
+        return 1;
     }
+    int set = 0;
     if (a.status == DNS_TEMPFAIL || a.status == DNS_PERMFAIL) {
         /* §2.2: a failed TLSA lookup of a secure host makes it unusable */
         h->state = RELAY_DANE_BOGUS;
         dane_fmt(h->why, sizeof(h->why), "DANE: TLSA lookup %.100s: %.90s", name,
                        a.why[0] ? a.why : dns_status_text(a.status));
+        set = 1;
     } else if (a.status == DNS_OK && a.secure) {
         h->state = RELAY_DANE_ENCRYPT;
+        set = 1;
         for (size_t i = 0; i < a.n && h->ntlsa < RELAY_DANE_MAX_TLSA; i++) {
             relay_tlsa t;
             if (relay_dane_tlsa_parse((const unsigned char *)a.rrs[i].text, a.rrs[i].len,
@@ -223,6 +277,7 @@ static void dane_host_lookup(dns_resolver *dns, int port, const char *host, dane
         }
     }
     dns_answer_release(&a);
+    return set;
 }
 
 /* --- OpenSSL ------------------------------------------------------------ */
@@ -234,10 +289,11 @@ int relay_smtp_dane_setup(SSL_CTX *ctx, SSL *ssl, const char *host,
 
     if (SSL_CTX_dane_enable(ctx) <= 0)
         goto fail;
-    /* §3.2.1: DANE-EE(3) authenticates the key alone, names do not matter */
-    (void)SSL_CTX_dane_set_flags(ctx, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
     if (SSL_dane_enable(ssl, host) <= 0)
         goto fail;
+    /* §3.2.1: DANE-EE(3) authenticates the key alone, names do not matter.
+     * On the SSL itself: SSL_new copied the context's flags before. */
+    (void)SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
     /* §3.2.2: DANE-TA(2) names: the MX host and the next-hop domain */
     if (o->dane_domain != NULL && o->dane_domain[0] != '\0' &&
         SSL_add1_host(ssl, o->dane_domain) != 1)

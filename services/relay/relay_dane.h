@@ -5,7 +5,9 @@
  * validating resolver (libcommon dns.h with MAILYARD_DNS_TRUST_ANCHOR_FILE):
  * only when the MX RRset (or, for an implicit MX, the domain's address) is
  * DNSSEC-secure are the hosts' TLSA records _<port>._tcp.<host> looked up,
- * and only when the host's address records are secure too. Per host:
+ * and only when the host's address records are secure too (an alias host
+ * with a secure CNAME chain: the expanded name's records first, then the
+ * original name's, §2.2.3). Per host:
  *
  *   NONE     no secure TLSA records: the usual policy (MAILYARD_RELAY_TLS,
  *            MTA-STS) applies;

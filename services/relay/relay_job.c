@@ -131,7 +131,8 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
     }
     qsort(items, nitems, sizeof(*items), job_domain_cmp);
     /* VERP (relay_verp.h): list mail goes one envelope per recipient. */
-    int verp = st->verp && relay_verp_applies(msg->origin, mail_from);
+    int verp = relay_verp_wanted(st->verp, job->payload) &&
+               relay_verp_applies(msg->origin, mail_from);
     char vfrom[RELAY_ADDR_MAX + 1];
     const char *group[RELAY_RCPTS_PER_TXN];
     const char *gnotify[RELAY_RCPTS_PER_TXN], *gorcpt[RELAY_RCPTS_PER_TXN];

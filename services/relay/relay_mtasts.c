@@ -48,7 +48,8 @@ typedef struct sts_body {
 static int    sts_cache_get(relay_mtasts *m, const char *domain, relay_sts_policy *pol);
 static void   sts_cache_put(relay_mtasts *m, const char *domain, const relay_sts_policy *pol);
 static int    sts_fetch(relay_mtasts *m, dns_resolver *dns, const char *domain,
-                        relay_sts_policy *pol, char *why, size_t whylen);
+                        relay_sts_policy *pol, char *why, size_t whylen,
+                        const char **result);
 static size_t sts_write(char *ptr, size_t size, size_t nmemb, void *arg);
 static char  *sts_trim(char *s);
 
@@ -114,15 +115,32 @@ void relay_mtasts_get(relay_mtasts *m, dns_resolver *dns, const char *domain,
         return;
     }
     relay_sts_policy fresh;
+    const char *result = "sts-policy-fetch-error";
     memset(&fresh, 0, sizeof(fresh));
-    if (sts_fetch(m, dns, domain, &fresh, why, whylen) != 0) {
-        if (have_cached)
+    if (sts_fetch(m, dns, domain, &fresh, why, whylen, &result) != 0) {
+        if (have_cached) {
             *pol = cached;
+        } else {                          /* for TLS-RPT (relay_tlsrpt.h) */
+            pol->failure = result;
+            (void)snprintf(pol->failure_why, sizeof(pol->failure_why), "%s", why);
+        }
         return;
     }
     memcpy(fresh.id, id, sizeof(fresh.id));
     sts_cache_put(m, domain, &fresh);
     *pol = fresh;
+}
+
+const char *relay_mtasts_fetch_result(int curl_code, long http_status, int ctype_ok,
+                                      int parse_ok)
+{
+    if (curl_code == CURLE_PEER_FAILED_VERIFICATION)
+        return "sts-webpki-invalid";      /* the policy host's certificate failed */
+    if (curl_code != CURLE_OK || http_status != 200)
+        return "sts-policy-fetch-error";  /* HTTPS error, non-200, a redirect */
+    if (!ctype_ok || !parse_ok)
+        return "sts-policy-invalid";
+    return NULL;
 }
 
 int relay_mtasts_txt_id(const char *txt, char *id, size_t idlen)
@@ -260,7 +278,7 @@ int relay_mtasts_mx_match(const relay_sts_policy *pol, const char *host)
 }
 
 static int sts_fetch(relay_mtasts *m, dns_resolver *dns, const char *domain,
-                     relay_sts_policy *pol, char *why, size_t whylen)
+                     relay_sts_policy *pol, char *why, size_t whylen, const char **result)
 {
     char host[300], url[400], resolve[400], err[256], perr[128];
     relay_addr addrs[RELAY_DNS_MAX_ADDRS];
@@ -306,6 +324,7 @@ static int sts_fetch(relay_mtasts *m, dns_resolver *dns, const char *domain,
     if (cc != CURLE_OK) {
         snprintf(why, whylen, "fetching %s: %s", url,
                  b->too_big ? "policy larger than 64 KiB" : ebuf[0] ? ebuf : curl_easy_strerror(cc));
+        *result = relay_mtasts_fetch_result((int)cc, 0, 0, 0);
         goto out;
     }
     char *ctype = NULL;
@@ -313,14 +332,17 @@ static int sts_fetch(relay_mtasts *m, dns_resolver *dns, const char *domain,
     (void)curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
     if (status != 200) {   /* a redirect is a failure too (RFC 8461 §3.3) */
         snprintf(why, whylen, "fetching %s: HTTP status %ld", url, status);
+        *result = relay_mtasts_fetch_result(0, status, 0, 0);
         goto out;
     }
     if (ctype == NULL || strncasecmp(ctype, "text/plain", 10) != 0) {
         snprintf(why, whylen, "fetching %s: Content-Type is not text/plain", url);
+        *result = relay_mtasts_fetch_result(0, status, 0, 1);
         goto out;
     }
     if (relay_mtasts_parse(b->data, b->len, pol, perr, sizeof(perr)) != 0) {
         snprintf(why, whylen, "policy of %s: %s", domain, perr);
+        *result = relay_mtasts_fetch_result(0, status, 1, 0);
         goto out;
     }
     rc = 0;

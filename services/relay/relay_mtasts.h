@@ -40,6 +40,12 @@ typedef struct relay_sts_policy {
     char   mx[RELAY_MTASTS_MAX_MX][256];         /* "mx.example" or "*.example" */
     size_t nmx;
     long   max_age;
+    /* Set only when mode is NONE because the policy announced by the TXT
+     * record could not be had (no cached one either), for TLS-RPT: the
+     * RFC 8460 §4.3.1 result type ("sts-policy-fetch-error",
+     * "sts-policy-invalid", "sts-webpki-invalid") and the reason. */
+    const char *failure;                         /* static string or NULL */
+    char   failure_why[200];
 } relay_sts_policy;
 
 typedef struct relay_mtasts relay_mtasts;
@@ -49,13 +55,19 @@ typedef struct relay_mtasts relay_mtasts;
 relay_mtasts *relay_mtasts_create(int port, const char *ca_file, int timeout_s);
 void          relay_mtasts_free(relay_mtasts *m);
 /* The policy of domain (mode NONE when it has none); always fills *pol.
- * why explains a fetch problem for the log ("" otherwise). */
+ * why explains a fetch problem for the log ("" otherwise); pol->failure
+ * classifies it when no policy applies because of it. */
 void          relay_mtasts_get(relay_mtasts *m, dns_resolver *dns, const char *domain,
                                relay_sts_policy *pol, char *why, size_t whylen);
 
 /* Pure helpers (unit-tested). */
 /* 0 and the id when txt is a valid "v=STSv1; id=..." record, else -1. */
 int relay_mtasts_txt_id(const char *txt, char *id, size_t idlen);
+/* The RFC 8460 result type of a failed fetch (pure, unit-tested): curl_code
+ * the libcurl result (0 = transfer done), http_status, content-type ok,
+ * parse_ok. */
+const char *relay_mtasts_fetch_result(int curl_code, long http_status, int ctype_ok,
+                                      int parse_ok);
 /* Parses a policy body; 0, or -1 with err. */
 int relay_mtasts_parse(const char *body, size_t len, relay_sts_policy *pol,
                        char *err, size_t errlen);

@@ -52,10 +52,13 @@ void relay_tlsrpt_note(relay_state *st, const char *domain, const struct relay_d
     char day[16], host[256] = "", ip[64] = "", reason[RELAY_TLSRPT_REASON_MAX];
     int is_tlsa = relay_dane_active(dane);
     int is_sts = !is_tlsa && sts != NULL && sts->mode != RELAY_STS_NONE;
+    /* an announced MTA-STS policy that could not be had is the failure of
+     * this attempt (RFC 8460 §4.3.1), whatever the session did next */
+    int sts_failed = !is_tlsa && !is_sts && sts != NULL && sts->failure != NULL;
 
     if (!st->tlsrpt_on || st->db == NULL || n == 0)
         return;
-    const char *rt = relay_tlsrpt_classify(&out[0], is_sts, is_tlsa);
+    const char *rt = sts_failed ? sts->failure : relay_tlsrpt_classify(&out[0], is_sts, is_tlsa);
     if (rt == NULL)
         return;
     time_t now = time(NULL);
@@ -80,9 +83,10 @@ void relay_tlsrpt_note(relay_state *st, const char *domain, const struct relay_d
     }
     reason[0] = '\0';
     if (rt[0] != '\0') {
-        tlsrpt_receiver(&out[0], host, sizeof(host), ip, sizeof(ip));
+        if (!sts_failed)
+            tlsrpt_receiver(&out[0], host, sizeof(host), ip, sizeof(ip));
         /* keep the reason short and free of per-message detail */
-        const char *r = out[0].reply;
+        const char *r = sts_failed ? sts->failure_why : out[0].reply;
         size_t k = 0;
         for (; r[k] != '\0' && k + 1 < sizeof(reason); k++)
             reason[k] = (r[k] >= 32 && r[k] < 127) ? r[k] : ' ';
@@ -91,7 +95,7 @@ void relay_tlsrpt_note(relay_state *st, const char *domain, const struct relay_d
     char *pstr = json_dumps(ps, JSON_COMPACT), *mstr = json_dumps(mxh, JSON_COMPACT);
     json_decref(ps);
     json_decref(mxh);
-    const char *ptype = is_tlsa ? "tlsa" : is_sts ? "sts" : "no-policy-found";
+    const char *ptype = is_tlsa ? "tlsa" : is_sts || sts_failed ? "sts" : "no-policy-found";
     db_conn *c = db_pool_acquire(st->db, 2000);
     if (c != NULL && pstr != NULL && mstr != NULL) {
         PGresult *r = db_queryv(c,

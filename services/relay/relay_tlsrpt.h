@@ -6,6 +6,9 @@
  *    result type) under the policy that applied (tlsa when DANE decided,
  *    sts for an MTA-STS policy, else no-policy-found) and counted in
  *    relay.tlsrpt_results per UTC day (services/relay/sql/005_tlsrpt.sql).
+ *    An MTA-STS policy announced in DNS that could not be fetched or parsed
+ *    (relay_sts_policy.failure) makes the attempt an sts failure of that
+ *    type (sts-policy-fetch-error, sts-policy-invalid, sts-webpki-invalid).
  *    Attempts that never reached TLS (connection refused, DNS errors) are
  *    not sessions and are not counted.
  *  - relay_tlsrpt_report.c: builds the JSON report of a domain and day

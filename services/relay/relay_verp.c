@@ -10,6 +10,12 @@
 
 #define VERP_SUFFIX "-bounces"
 
+int relay_verp_wanted(int global, const json_t *payload)
+{
+    const json_t *v = json_object_get(payload, "verp");
+    return json_is_boolean(v) ? json_is_true(v) : global != 0;
+}
+
 int relay_verp_applies(const char *origin, const char *mail_from)
 {
     if (origin == NULL || strcmp(origin, "lists") != 0 || mail_from == NULL)

@@ -10,7 +10,8 @@
  * decodes it: rewrite_verp.c). Delimiters MAILYARD_VERP_DELIMITERS (two
  * characters, default "+="; the first must be a recipient delimiter of
  * rewrite, MAILYARD_REWRITE_RECIPIENT_DELIMITER, so the address still
- * reaches the list's -bounces). Applies when MAILYARD_RELAY_VERP=on, to
+ * reaches the list's -bounces). Applies when MAILYARD_RELAY_VERP=on (or the
+ * list's own "verp" setting, carried in the relay job payload, says so), to
  * messages of origin "lists" whose envelope sender's local part ends in
  * "-bounces".
  *
@@ -20,7 +21,12 @@
 #define MAILYARD_RELAY_VERP_H
 
 #include <stddef.h>
+#include <jansson.h>
 
+/* The VERP switch for one relay job: the payload's "verp" (a boolean the
+ * lists service sets from the list's own setting) wins over global
+ * (MAILYARD_RELAY_VERP). */
+int relay_verp_wanted(int global, const json_t *payload);
 /* 1 when a message of this origin and envelope sender is sent with VERP. */
 int relay_verp_applies(const char *origin, const char *mail_from);
 /* The VERP sender for rcpt into out; 0, or -1 when it does not fit (or an

@@ -6,7 +6,9 @@
  * per recipient (relay_db_warn.c marks them); none to the null sender
  * (dsn_queue suppresses it, the mark is still set), and none for a
  * recipient whose NOTIFY (RFC 3461) does not include DELAY
- * (relay_dsnp.h; the mark is set too). Runs inside the
+ * (relay_dsnp.h; the mark is set too). Each recipient carries
+ * Will-Retry-Until (RFC 3464 §2.3.9): its arrival at the relay plus
+ * MAILYARD_RELAY_MAX_AGE_SECONDS, when it would be bounced. Runs inside the
  * worker's transaction. Owns nothing beyond the call.
  */
 #include "relay.h"
@@ -31,11 +33,12 @@ int relay_warn_queue(relay_state *st, worker_job_ctx *ctx, const spool_message *
 {
     relay_row *rows = NULL;
     char **hosts = NULL;
+    time_t *since = NULL;
     int rc = -1;
 
     if (st->delay_warning <= 0)
         return 0;
-    int n = relay_db_warn_due(ctx->db, ctx->job->id, st->delay_warning, &rows, &hosts);
+    int n = relay_db_warn_due(ctx->db, ctx->job->id, st->delay_warning, &rows, &hosts, &since);
     if (n <= 0)
         return n;
     dsn_rcpt *dr = xcalloc((size_t)n, sizeof(*dr));
@@ -54,6 +57,7 @@ int relay_warn_queue(relay_state *st, worker_job_ctx *ctx, const spool_message *
         dr[i].rcpt = rows[k].rcpt;
         dr[i].orcpt = dp[i].orcpt[0] != '\0' ? dp[i].orcpt : NULL;
         dr[i].status = status[i];
+        dr[i].will_retry_until = since[k] + st->max_age;   /* RFC 3464 §2.3.9 */
         (void)snprintf(diag[i], sizeof(diag[i]), "smtp; %.*s", RELAY_SMTP_REPLY_MAX, last);
         dr[i].diagnostic = last[0] != '\0' ? diag[i] : NULL;
         if (hosts[k][0] != '\0' && strncmp(hosts[k], "maildir:", 8) != 0) {
@@ -86,6 +90,7 @@ int relay_warn_queue(relay_state *st, worker_job_ctx *ctx, const spool_message *
              "queue_id", msg->queue_id);
     rc = n;
 out:
+    free(since);
     free(dp);
     free(remote);
     free(diag);

@@ -94,13 +94,20 @@ static int job_record_relays(worker_job_ctx *ctx, const spool_message *msg,
     return 0;
 }
 
-static int job_record_lists(worker_job_ctx *ctx, const spool_message *msg,
+static int job_record_lists(rewrite_state *st, worker_job_ctx *ctx, const spool_message *msg,
                             const rewrite_plan *p)
 {
-    for (size_t i = 0; i < p->lists.n; i++)
-        if (job_create(ctx, msg, "lists", json_pack("{s:s,s:s}", "list", p->lists.v[i],
-                                                    "mail_from", msg->mail_from)) != 0)
+    char member[REWRITE_VERP_ADDR_MAX + 1];
+    for (size_t i = 0; i < p->lists.n; i++) {
+        json_t *payload = json_pack("{s:s,s:s}", "list", p->lists.v[i],
+                                    "mail_from", msg->mail_from);
+        /* a bounce to a VERP address: lists counts it for the member */
+        if (payload != NULL && rewrite_verp_member_for(p, p->lists.v[i], st->verp_delims,
+                                                       member, sizeof(member)) == 0)
+            json_object_set_new(payload, "verp_member", json_string(member));
+        if (job_create(ctx, msg, "lists", payload) != 0)
             return -1;
+    }
     return 0;
 }
 
@@ -202,7 +209,7 @@ static enum worker_verdict job_run(rewrite_state *st, worker_job_ctx *ctx,
     enum worker_verdict v = WORKER_DONE;
     if (job_record_events(ctx, msg, &p) != 0 || rewrite_dmarc_divert(st, ctx, msg, &p) != 0 ||
         job_record_relays(ctx, msg, &p) != 0 ||
-        job_record_lists(ctx, msg, &p) != 0 || job_record_bounces(st, ctx, msg, &p) != 0 ||
+        job_record_lists(st, ctx, msg, &p) != 0 || job_record_bounces(st, ctx, msg, &p) != 0 ||
         job_match_bounces(ctx, msg, &p) != 0 ||
         rewrite_verp_match(ctx, msg, &p, st->verp_delims) != 0) {
         log_error("database error while recording the rewrite", "job_id", jid,

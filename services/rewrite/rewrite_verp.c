@@ -14,7 +14,7 @@
 #include "rewrite_bounce.h"
 
 #define VERP_SUFFIX "-bounces"
-#define VERP_ADDR_MAX 320
+#define VERP_ADDR_MAX REWRITE_VERP_ADDR_MAX
 
 static int verp_record(worker_job_ctx *ctx, const spool_message *msg, const char *mid,
                        const char *member, const char *bounces);
@@ -46,6 +46,26 @@ int rewrite_verp_decode(const char *addr, const char delims[2], char *member, si
         return -1;
     n = snprintf(bounces, blen, "%.*s%s", (int)(mark + sl - addr), addr, at);
     return n > 0 && (size_t)n < blen ? 0 : -1;
+}
+
+int rewrite_verp_member_for(const rewrite_plan *p, const char *list, const char delims[2],
+                            char *member, size_t mlen)
+{
+    size_t i;
+    json_t *e;
+    char bounces[VERP_ADDR_MAX + 1];
+    json_array_foreach(p->events, i, e) {
+        json_t *d = json_object_get(e, "detail");
+        const char *ev = json_string_value(json_object_get(e, "event"));
+        const char *l = json_string_value(json_object_get(d, "list"));
+        const char *via = json_string_value(json_object_get(d, "via"));
+        if (ev == NULL || strcmp(ev, "to_list") != 0 || l == NULL || via == NULL ||
+            strcasecmp(l, list) != 0)
+            continue;
+        if (rewrite_verp_decode(via, delims, member, mlen, bounces, sizeof(bounces)) == 0)
+            return 0;
+    }
+    return -1;
 }
 
 int rewrite_verp_match(worker_job_ctx *ctx, const spool_message *msg, const rewrite_plan *p,

@@ -9,7 +9,9 @@
  * bounce, "verp_bounce" {"member", "list_bounces"} and, when the returned
  * Message-ID (rewrite_bounce.h) finds the list copy (envelope sender
  * <list>-bounces@listdomain), "bounce_received" on that copy with the
- * member and "bounce_matched" on the bounce.
+ * member and "bounce_matched" on the bounce. The member also goes to lists
+ * in the payload of the bounce's lists job ("verp_member"), where it
+ * counts against the member (services/lists/lists_verp.c).
  */
 #ifndef MAILYARD_REWRITE_VERP_H
 #define MAILYARD_REWRITE_VERP_H
@@ -25,6 +27,14 @@
  * is not a VERP address. Pure. */
 int rewrite_verp_decode(const char *addr, const char delims[2], char *member, size_t mlen,
                         char *bounces, size_t blen);
+#define REWRITE_VERP_ADDR_MAX 320
+
+/* The member of the VERP address through which the plan reached list (the
+ * plain list address of a "to_list" event whose "via" decodes), for the
+ * lists job payload ("verp_member": lists counts the member's bounces).
+ * 0, or -1 when list was not reached through a VERP address. */
+int rewrite_verp_member_for(const rewrite_plan *p, const char *list, const char delims[2],
+                            char *member, size_t mlen);
 /* Records the events above for every VERP recipient of msg (the plan's
  * "to_list" events with a "via"). 0, or -1 on a database error. */
 int rewrite_verp_match(worker_job_ctx *ctx, const spool_message *msg, const rewrite_plan *p,

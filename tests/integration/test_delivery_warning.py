@@ -1,6 +1,8 @@
 """Delay warning DSNs (RFC 3464 Action: delayed): one per recipient after
 MAILYARD_RELAY_DELAY_WARNING_SECONDS of deferrals, never to the null
 sender, and the recipient keeps being retried afterwards."""
+from email.utils import parsedate_to_datetime
+
 from harness import unique
 from harness.smtp import make_message, send
 
@@ -37,6 +39,14 @@ def test_one_delay_warning_per_recipient_then_retries_go_on(module_stack):
     assert "Remote-MTA: dns; mx.remote.test" in text
     assert "Delayed Mail" in got[0].header("Subject")
     assert msgid in text                      # the original is attached
+    # Will-Retry-Until (RFC 3464 §2.3.9): arrival + the give-up age
+    # (MAILYARD_RELAY_MAX_AGE_SECONDS, default 432000)
+    until = [ln.split(":", 1)[1].strip() for ln in text.split("\r\n")
+             if ln.startswith("Will-Retry-Until:")]
+    assert len(until) == 1, text
+    created = s.psql("select floor(extract(epoch from created_at))::bigint from "
+                     "relay.deliveries where rcpt = '%s'" % target)
+    assert int(parsedate_to_datetime(until[0]).timestamp()) == int(created[0][0]) + 432000
 
     # more deferrals follow, but no second warning and no failure DSN
     seen = s.sink.attempts(target)

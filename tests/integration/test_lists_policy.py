@@ -68,7 +68,8 @@ def test_list_api_checks(stack):
     assert lists.post(mpath, json={"address": "k-%s@remote.test" % uid,
                                    "role": "king"}).status_code == 400
     r = lists.get(mpath)
-    assert r.json()["members"] == [{"address": "owner-%s@remote.test" % uid, "role": "owner"}]
+    assert r.json()["members"] == [{"address": "owner-%s@remote.test" % uid, "role": "owner",
+                                   "bounce_count": 0, "last_bounce_at": None}]
     member = quote_addr("owner-%s@remote.test" % uid)
     assert lists.delete("%s/%s" % (mpath, member)).status_code == 204
     assert lists.delete("%s/%s" % (mpath, member)).status_code == 404

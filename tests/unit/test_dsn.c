@@ -85,8 +85,8 @@ static void test_structure(void **state)
     spool_message m;
     orig_init(&m, raw, sizeof(ORIG) - 1);
     dsn_rcpt r[2] = {
-        { "bob@b.example", "5.1.1", "smtp; 550 5.1.1 no such user", "dns; mx.b.example", NULL },
-        { "carol@c.example", "4.4.7", NULL, NULL, NULL },
+        { "bob@b.example", "5.1.1", "smtp; 550 5.1.1 no such user", "dns; mx.b.example", NULL, 0 },
+        { "carol@c.example", "4.4.7", NULL, NULL, NULL, 0 },
     };
     buf *out = buf_create(1 << 20);
     assert_int_equal(dsn_build("relay.ours.example", &m, "alice@a.example", r, 2,
@@ -169,7 +169,7 @@ static void test_large_original_headers_only(void **state)
     raw[hl + body] = '\0';
     spool_message m;
     orig_init(&m, raw, hl + body);
-    dsn_rcpt r = { "bob@b.example", "5.2.2", "smtp; 552 5.2.2 mailbox full", NULL, NULL };
+    dsn_rcpt r = { "bob@b.example", "5.2.2", "smtp; 552 5.2.2 mailbox full", NULL, NULL, 0 };
     buf *out = buf_create(1 << 20);
     assert_int_equal(dsn_build("relay.ours.example", &m, "alice@a.example", &r, 1,
                                DSN_FAILED, 1795330800, out), 0);
@@ -194,13 +194,15 @@ static void test_injection_and_delayed(void **state)
     spool_message m;
     orig_init(&m, raw, strlen(raw));
     dsn_rcpt r = { "bob@b.example\r\nBcc: evil@x.example", "4.4.1",
-                   "smtp; 451 try\r\nlater", NULL, NULL };
+                   "smtp; 451 try\r\nlater", NULL, NULL, 1795762800 };
     buf *out = buf_create(1 << 20);
     assert_int_equal(dsn_build("relay.ours.example", &m, "alice@a.example\r\nX-Evil: 1", &r, 1,
                                DSN_DELAYED, 1795330800, out), 0);
     assert_null(strstr(out->data, "\r\nBcc:"));
     assert_null(strstr(out->data, "\r\nX-Evil:"));
     assert_non_null(strstr(out->data, "Action: delayed\r\n"));
+    /* RFC 3464 §2.3.9: when the relay gives up (here 5 days after now). */
+    assert_non_null(strstr(out->data, "Will-Retry-Until: Fri, 27 Nov 2026 07:00:00 +0000\r\n"));
     assert_non_null(strstr(out->data, "Subject: Delayed Mail (still being retried)\r\n"));
     /* Without a Received field, Arrival-Date falls back to now. */
     assert_non_null(strstr(out->data, "Arrival-Date: Sun, 22 Nov 2026 07:00:00 +0000\r\n"));
@@ -215,7 +217,7 @@ static void test_ceiling(void **state)
     memcpy(raw, ORIG, sizeof(ORIG));
     spool_message m;
     orig_init(&m, raw, sizeof(ORIG) - 1);
-    dsn_rcpt r = { "bob@b.example", "5.1.1", NULL, NULL, NULL };
+    dsn_rcpt r = { "bob@b.example", "5.1.1", NULL, NULL, NULL, 0 };
     buf *out = buf_create(200);
     assert_int_equal(dsn_build("h", &m, "alice@a.example", &r, 1, DSN_FAILED, 0, out), -1);
     buf_free(out);

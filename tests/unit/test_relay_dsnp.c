@@ -113,7 +113,7 @@ static void test_dsn_fields_and_ret(void **state)
     m.raw_len = sizeof(ORIG) - 1;
     m.dsn_envid = "env-1";
     m.dsn_ret = "HDRS";
-    dsn_rcpt r = { "t@r", "5.1.1", "smtp; 550 no", NULL, "rfc822;alias@x" };
+    dsn_rcpt r = { "t@r", "5.1.1", "smtp; 550 no", NULL, "rfc822;alias@x", 0 };
     buf *out = buf_create(1 << 20);
     assert_int_equal(dsn_build("mta", &m, "s@x", &r, 1, DSN_FAILED, 1795330800, out), 0);
     assert_non_null(strstr(out->data, "Original-Envelope-Id: env-1\r\n"));

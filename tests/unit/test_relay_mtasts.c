@@ -71,11 +71,29 @@ static void test_policy_parse(void **state)
                      -1);
 }
 
+/* TLS-RPT result types of a failed policy fetch (RFC 8460 §4.3.1). */
+static void test_fetch_result(void **state)
+{
+    (void)state;
+    assert_string_equal(relay_mtasts_fetch_result(CURLE_PEER_FAILED_VERIFICATION, 0, 0, 0),
+                        "sts-webpki-invalid");
+    assert_string_equal(relay_mtasts_fetch_result(CURLE_COULDNT_CONNECT, 0, 0, 0),
+                        "sts-policy-fetch-error");
+    assert_string_equal(relay_mtasts_fetch_result(CURLE_OPERATION_TIMEDOUT, 0, 0, 0),
+                        "sts-policy-fetch-error");
+    assert_string_equal(relay_mtasts_fetch_result(0, 404, 0, 0), "sts-policy-fetch-error");
+    assert_string_equal(relay_mtasts_fetch_result(0, 301, 0, 0), "sts-policy-fetch-error");
+    assert_string_equal(relay_mtasts_fetch_result(0, 200, 0, 1), "sts-policy-invalid");
+    assert_string_equal(relay_mtasts_fetch_result(0, 200, 1, 0), "sts-policy-invalid");
+    assert_null(relay_mtasts_fetch_result(0, 200, 1, 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_txt_record),
         cmocka_unit_test(test_policy_parse),
+        cmocka_unit_test(test_fetch_result),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -70,9 +70,50 @@ static void test_refusals(void **state)
                                          sizeof(b)), -1);
 }
 
+/* The list's own setting in the relay job payload wins over the global one. */
+static void test_wanted(void **state)
+{
+    (void)state;
+    json_t *on = json_pack("{s:b}", "verp", 1), *off = json_pack("{s:b}", "verp", 0);
+    json_t *none = json_object(), *junk = json_pack("{s:s}", "verp", "yes");
+    assert_true(relay_verp_wanted(0, on));
+    assert_false(relay_verp_wanted(1, off));
+    assert_true(relay_verp_wanted(1, none));
+    assert_false(relay_verp_wanted(0, none));
+    assert_false(relay_verp_wanted(0, junk));      /* not a boolean: the default */
+    assert_true(relay_verp_wanted(1, NULL));
+    json_decref(on);
+    json_decref(off);
+    json_decref(none);
+    json_decref(junk);
+}
+
+/* The member handed to lists comes from the to_list event of that list. */
+static void test_member_for(void **state)
+{
+    (void)state;
+    rewrite_plan p;
+    char m[REWRITE_VERP_ADDR_MAX + 1];
+    memset(&p, 0, sizeof(p));
+    p.events = json_pack("[{s:s, s:{s:s}}, {s:s, s:{s:s, s:s}}]",
+                         "event", "to_list", "detail", "list", "a-bounces@l.example",
+                         "event", "to_list", "detail", "list", "dev-bounces@l.example",
+                         "via", "dev-bounces+ann=r.example@l.example");
+    assert_non_null(p.events);
+    assert_int_equal(rewrite_verp_member_for(&p, "dev-bounces@l.example", "+=", m,
+                                             sizeof(m)), 0);
+    assert_string_equal(m, "ann@r.example");
+    assert_int_equal(rewrite_verp_member_for(&p, "a-bounces@l.example", "+=", m, sizeof(m)),
+                     -1);                            /* no via */
+    assert_int_equal(rewrite_verp_member_for(&p, "x@l.example", "+=", m, sizeof(m)), -1);
+    json_decref(p.events);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wanted),
+        cmocka_unit_test(test_member_for),
         cmocka_unit_test(test_applies),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_refusals),
