@@ -198,6 +198,9 @@ def test_cross_field_checks(helm):
     r = run([helm, "template", "rel", CHART, "--kube-version", KUBE_VERSION,
              "--set", "relay.transport=smarthost"], check=False)
     assert r.returncode != 0 and "smarthost" in r.stderr
+    r = run([helm, "template", "rel", CHART, "--kube-version", KUBE_VERSION,
+             "--set", "config.verpDelimiters=++"], check=False)
+    assert r.returncode != 0 and "verpDelimiters" in r.stderr
 
 
 def test_optional_resources(helm):
