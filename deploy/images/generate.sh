@@ -2,6 +2,10 @@
 # generate.sh - writes the six Dockerfiles of deploy/images/ from one
 # template, so their build and runtime stages stay byte-identical (Docker then
 # builds the code once and shares the runtime layers between all images).
+# The runtime stage carries every shared library the binaries link (check with
+# ldd: mx adds libmilter and libcrypt; zlib; libevent_openssl for the event
+# loop) and dns-root-data (/usr/share/dns/root.key, relay's DNSSEC trust
+# anchor, MAILYARD_DNS_TRUST_ANCHOR_FILE); it is one shared layer for all images.
 # Run it after changing the template below; tests/deploy checks the files are
 # up to date (`generate.sh --check`).
 set -euo pipefail
@@ -23,7 +27,7 @@ RUN apt-get update \\
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
       build-essential pkg-config libmicrohttpd-dev libjansson-dev libpq-dev \\
       libhiredis-dev libssl-dev libcurl4-openssl-dev libunbound-dev libevent-dev \\
-      libmilter-dev \\
+      libmilter-dev libcrypt-dev zlib1g-dev \\
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -38,7 +42,8 @@ FROM \${BASE_IMAGE} AS runtime
 RUN apt-get update \\
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
       libmicrohttpd12 libjansson4 libpq5 libhiredis0.14 libssl3 libcurl4 \\
-      libunbound8 libevent-2.1-7 libmilter1.0.1 ca-certificates \\
+      libunbound8 libevent-2.1-7 libevent-openssl-2.1-7 libmilter1.0.1 libcrypt1 \\
+      zlib1g ca-certificates dns-root-data \\
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/* \\
  && groupadd --gid 10001 mailyard \\
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \\
@@ -87,7 +92,7 @@ for s in mx rewrite lists archive relay; do
     expose='EXPOSE 8080
 '
     volumes='["/tmp"]'
-    [ "$s" = mx ] && expose='EXPOSE 8080 2525
+    [ "$s" = mx ] && expose='EXPOSE 8080 2525 2587 2465
 '
     [ "$s" = relay ] && volumes='["/tmp", "/var/lib/mailyard/outbox"]'
     render "$s" "mailyard-$s" "" "$expose" "$volumes" | out "$s"

@@ -125,7 +125,12 @@ def test_rendered_manifests_are_valid_and_hardened(helm, values):
     if mode == "proxyProtocol":
         env = {e["name"]: e.get("value") for e in
                deployments["mx"]["spec"]["template"]["spec"]["containers"][0]["env"]}
-        assert env["MAILYARD_SMTP_PROXY_PROTOCOL"] == "1"
+        pp = vals["mx"]["clientIp"].get("proxyProtocol", {})
+        for listener, var in (("smtp", "MAILYARD_SMTP_PROXY_PROTOCOL"),
+                              ("submission", "MAILYARD_SUBMISSION_PROXY_PROTOCOL"),
+                              ("smtps", "MAILYARD_SMTPS_PROXY_PROTOCOL")):
+            assert env[var] == pp.get(listener, "any"), var
+            assert env[var] in ("off", "v1", "v2", "any"), "mx refuses anything else"
         assert env["MAILYARD_SMTP_PROXY_TRUSTED_NETWORKS"]
     for comp, svc in vals.items():
         if comp in SERVICES and svc.get("autoscaling", {}).get("enabled"):
@@ -175,6 +180,10 @@ def test_validator_rejects_bad_manifests(helm):
 
 def test_schema_refuses_unknown_and_bad_values(helm):
     for bad in (["--set", "unknownKey=1"], ["--set", "mx.replica=3"],
+                ["--set", "mx.clientIp.proxyProtocol.smtp=1"],
+                ["--set", "mx.smtp.smtpsPolicy=open"], ["--set", "mx.rspamd.url=rspamd:11333"],
+                ["--set", "mx.rspamd.rejectScore=high"], ["--set", "mx.rateLimits.ipMessages=-1"],
+                ["--set", "relay.tlsrpt.bogus=1"], ["--set", "config.dmarc.replyWindowDays=0"],
                 ["--set", "relay.transport=carrier-pigeon"], ["--set", "config.logLevel=loud"]):
         r = run([helm, "template", "rel", CHART, "--kube-version", KUBE_VERSION] + bad,
                 check=False)
@@ -189,6 +198,9 @@ def test_cross_field_checks(helm):
     r = run([helm, "template", "rel", CHART, "--kube-version", KUBE_VERSION,
              "--set", "relay.transport=smarthost"], check=False)
     assert r.returncode != 0 and "smarthost" in r.stderr
+    r = run([helm, "template", "rel", CHART, "--kube-version", KUBE_VERSION,
+             "--set", "config.verpDelimiters=++"], check=False)
+    assert r.returncode != 0 and "verpDelimiters" in r.stderr
 
 
 def test_optional_resources(helm):
@@ -203,3 +215,111 @@ def test_optional_resources(helm):
     assert {"prod-mailyard-db", "prod-mailyard-redis", "prod-mailyard-admin",
             "prod-mailyard-srs"} <= es
     assert not by_kind(docs, "Secret"), "the chart must never render a Secret"
+
+
+def mx_parts(docs):
+    """(the public SMTP Service's port -> targetPort, the mx container)."""
+    smtp = [s for s in by_kind(docs, "Service") if s["metadata"]["name"].endswith("-mx-smtp")][0]
+    dep = [d for d in by_kind(docs, "Deployment")
+           if d["metadata"]["labels"]["app.kubernetes.io/component"] == "mx"][0]
+    return ({p["port"]: p["targetPort"] for p in smtp["spec"]["ports"]},
+            dep["spec"]["template"]["spec"]["containers"][0])
+
+
+def container_env(container):
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def component_env(docs, comp):
+    dep = [d for d in by_kind(docs, "Deployment")
+           if d["metadata"]["labels"]["app.kubernetes.io/component"] == comp][0]
+    return container_env(dep["spec"]["template"]["spec"]["containers"][0])
+
+
+def test_submission_listener_on_service_and_container(helm):
+    ports, c = mx_parts(template(helm))
+    cports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports[587] == "submission" and ports[25] == "smtp"
+    assert cports["submission"] == 2587 and cports["smtp"] == 2525
+    env = container_env(c)
+    assert env["MAILYARD_SUBMISSION_LISTEN"] == "0.0.0.0:2587"
+    assert 465 not in ports and "MAILYARD_SMTPS_LISTEN" not in env
+    # 465 as submission (RFC 8314) on its own port; submission can be switched off.
+    ports, c = mx_parts(template(helm, "--set", "mx.smtp.smtps=true",
+                                 "--set", "mx.smtp.submission=false",
+                                 "--set", "mx.smtp.smtpsContainerPort=3465"))
+    env = container_env(c)
+    cports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports[465] == "smtps" and cports["smtps"] == 3465
+    assert env["MAILYARD_SMTPS_LISTEN"] == "0.0.0.0:3465"
+    assert env["MAILYARD_SMTPS_POLICY"] == "submission"
+    assert 587 not in ports and "submission" not in cports
+    assert "MAILYARD_SUBMISSION_LISTEN" not in env
+
+
+def test_submission_port_is_open_in_the_network_policy(helm):
+    docs = template(helm)
+    pol = [p for p in by_kind(docs, "NetworkPolicy")
+           if p["metadata"]["labels"]["app.kubernetes.io/component"] == "mx"][0]
+    open_ports = {pt["port"] for r in pol["spec"]["ingress"] if "from" not in r
+                  for pt in r["ports"]}
+    assert {"smtp", "submission"} <= open_ports
+
+
+def test_relay_dnssec_trust_anchor_by_default(helm):
+    env = component_env(template(helm), "relay")
+    assert env["MAILYARD_DNS_TRUST_ANCHOR_FILE"] == "/usr/share/dns/root.key"
+    assert env["MAILYARD_RELAY_TLSRPT"] == "on" and env["MAILYARD_RELAY_VERP"] == "off"
+    for comp in ("mx", "rewrite", "lists", "archive"):
+        assert "MAILYARD_DNS_TRUST_ANCHOR_FILE" not in component_env(template(helm), comp)
+    env = component_env(template(helm, "--set", "relay.dnsTrustAnchorFile="), "relay")
+    assert "MAILYARD_DNS_TRUST_ANCHOR_FILE" not in env
+
+
+def test_relay_options_and_dkim_key_dir(helm):
+    docs = template(helm, "-f", os.path.join(CHART, "ci", "production-values.yaml"))
+    env = component_env(docs, "relay")
+    assert env["MAILYARD_RELAY_DKIM_KEY_DIR"] == "/run/secrets/mailyard/dkim"
+    assert env["MAILYARD_RELAY_TLSRPT_ORG"] == "Example Org"
+    assert env["MAILYARD_RELAY_TLSRPT_FROM"] == "tlsrpt@example.org"
+    assert env["MAILYARD_RELAY_DOMAIN_POLICY"].startswith("gmail.com=")
+    assert env["MAILYARD_RELAY_VERP"] == "on"
+    cm = by_kind(docs, "ConfigMap")[0]["data"]
+    assert cm["MAILYARD_DMARC_ENCODE_DOMAIN"] == "lists.example.org"
+    assert cm["MAILYARD_DMARC_REPLY_WINDOW_DAYS"] == "60"
+    assert cm["MAILYARD_VERP_DELIMITERS"] == "+="
+    cm = by_kind(template(helm), "ConfigMap")[0]["data"]
+    assert "MAILYARD_DMARC_ENCODE_DOMAIN" not in cm
+
+
+def rspamd_rules(docs):
+    out = {}
+    for p in by_kind(docs, "NetworkPolicy"):
+        comp = p["metadata"]["labels"]["app.kubernetes.io/component"]
+        out[comp] = [r for r in p["spec"]["egress"]
+                     if any(pt["port"] == 11333 for pt in r.get("ports", []))]
+    return out
+
+
+def test_rspamd_egress_only_when_configured(helm):
+    docs = template(helm)
+    assert not any(rspamd_rules(docs).values()), "no rspamd egress without mx.rspamd.url"
+    env = component_env(docs, "mx")
+    assert "MAILYARD_MX_RSPAMD_URL" not in env
+    assert env["MAILYARD_MX_RATE_IP_CONNECTIONS"] == "300"
+    assert env["MAILYARD_MX_BLOCKS_REFRESH_SECONDS"] == "5"
+
+    docs = template(helm, "--set", "mx.rspamd.url=http://rspamd.spam:11333",
+                    "--set", "mx.rspamd.failOpen=false", "--set", "mx.rspamd.rejectScore=12.5")
+    rules = rspamd_rules(docs)
+    assert len(rules["mx"]) == 1 and "to" not in rules["mx"][0]
+    assert not any(v for k, v in rules.items() if k != "mx"), "only mx talks to rspamd"
+    env = component_env(docs, "mx")
+    assert env["MAILYARD_MX_RSPAMD_URL"] == "http://rspamd.spam:11333"
+    assert env["MAILYARD_MX_RSPAMD_FAIL_OPEN"] == "off"
+    assert env["MAILYARD_MX_RSPAMD_REJECT_SCORE"] == "12.5"
+
+    docs = template(helm, "-f", os.path.join(CHART, "ci", "production-values.yaml"))
+    rule = rspamd_rules(docs)["mx"][0]
+    assert rule["to"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "rspamd"}

@@ -98,6 +98,16 @@ def test_first_apply_brings_the_suite_up(rollout, infra):
         assert info["State"]["Running"]
         assert info["HostConfig"]["ReadonlyRootfs"] is True
         assert info["Config"]["User"] == "10001:10001"
+    env = {s: dict(e.split("=", 1) for e in inspect(rollout.prefix + s)["Config"]["Env"])
+           for s in SERVICES}
+    assert env["mx"]["MAILYARD_MX_RATE_IP_CONNECTIONS"] == "300"
+    assert env["mx"]["MAILYARD_MX_BLOCKS_REFRESH_SECONDS"] == "5"
+    assert "MAILYARD_SUBMISSION_LISTEN" not in env["mx"], "no certificate in CI: no submission"
+    assert "MAILYARD_DNS_TRUST_ANCHOR_FILE" not in env["relay"], "CI DNS is unsigned"
+    assert env["relay"]["MAILYARD_RELAY_TLSRPT_ORG"] == "Mailyard CI"
+    assert env["relay"]["MAILYARD_RELAY_DOMAIN_POLICY"].startswith("remote.test=")
+    assert env["rewrite"]["MAILYARD_DMARC_ENCODE_DOMAIN"] == "lists.example.test"
+    assert env["lists"]["MAILYARD_DMARC_ENCODE_DOMAIN"] == "lists.example.test"
     rewrite = ApiClient("http://127.0.0.1:%d" % rollout.http["rewrite"], TOKEN)
     r = rewrite.post("/v1/domains", json={"name": "example.test"})
     assert r.status_code in (200, 201, 409), r.text
