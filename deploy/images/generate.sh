@@ -3,7 +3,7 @@
 # template, so their build and runtime stages stay byte-identical (Docker then
 # builds the code once and shares the runtime layers between all images).
 # The runtime stage carries every shared library the binaries link (check with
-# ldd: mx adds libmilter and libcrypt; zlib; libevent_openssl for the event
+# ldd: mx adds libmilter and libcrypt; zlib; libevent core, pthreads and openssl for the event
 # loop) and dns-root-data (/usr/share/dns/root.key, relay's DNSSEC trust
 # anchor, MAILYARD_DNS_TRUST_ANCHOR_FILE); it is one shared layer for all images.
 # Run it after changing the template below; tests/deploy checks the files are
@@ -42,7 +42,7 @@ FROM \${BASE_IMAGE} AS runtime
 RUN apt-get update \\
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
       libmicrohttpd12 libjansson4 libpq5 libhiredis0.14 libssl3 libcurl4 \\
-      libunbound8 libevent-2.1-7 libevent-openssl-2.1-7 libmilter1.0.1 libcrypt1 \\
+      libunbound8 libevent-2.1-7 libevent-core-2.1-7 libevent-pthreads-2.1-7 libevent-openssl-2.1-7 libmilter1.0.1 libcrypt1 \\
       zlib1g ca-certificates dns-root-data \\
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/* \\
  && groupadd --gid 10001 mailyard \\

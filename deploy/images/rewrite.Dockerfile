@@ -26,7 +26,7 @@ FROM ${BASE_IMAGE} AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libmicrohttpd12 libjansson4 libpq5 libhiredis0.14 libssl3 libcurl4 \
-      libunbound8 libevent-2.1-7 libevent-openssl-2.1-7 libmilter1.0.1 libcrypt1 \
+      libunbound8 libevent-2.1-7 libevent-core-2.1-7 libevent-pthreads-2.1-7 libevent-openssl-2.1-7 libmilter1.0.1 libcrypt1 \
       zlib1g ca-certificates dns-root-data \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/* \
  && groupadd --gid 10001 mailyard \
