@@ -270,11 +270,10 @@ dkim_verify_field(dkim_key_lookup_fn lookup, void *ctx, const hdr_msg *m, size_t
     unsigned long long lval = 0, tval = 0, xval = 0;
     unsigned char dig[32], bdig[32], *bhraw = NULL;
     size_t bhlen = 0;
+    unsigned long long clen = 0;
     int partial = 0;
-    buf body;
 
     memset(res, 0, sizeof(*res));
-    buf_init(&body, VERIFY_BUF_MAX);
     if (colon == NULL || dkim_tags_parse(colon + 1, f->raw_len - (size_t)(colon - f->raw) - 1,
                                          &t, err, sizeof(err)) != 0) {
         res_set(res, "permerror", colon == NULL ? "no value" : err);
@@ -380,20 +379,19 @@ dkim_verify_field(dkim_key_lookup_fn lookup, void *ctx, const hdr_msg *m, size_t
         res_set(res, "permerror", "bh= is not base64");
         goto out;
     }
-    if (dkim_canon_body(bc, m->body, m->body_len, &body) != 0) {
-        res_set(res, "temperror", "body too large");
+    if (dkim_canon_body_hash(bc, m->body, m->body_len, l != NULL ? lval : DKIM_BODY_ALL,
+                             bdig, &clen) != 0) {
+        res_set(res, "temperror", "cannot hash the body");
         goto out;
     }
     if (l != NULL) {
-        if (lval > body.len) {
+        if (lval > clen) {
             res_set(res, "fail", "l= is longer than the body");
             goto out;
         }
-        if (lval < body.len)
+        if (lval < clen)
             partial = 1;
-        body.len = (size_t)lval;
     }
-    SHA256((const unsigned char *)body.data, body.len, bdig);
     if (bhlen != 32 || memcmp(bdig, bhraw, 32) != 0) {
         res_set(res, "fail", "body hash did not verify");
         goto out;
@@ -439,7 +437,6 @@ out:
     if (partial && res->reason[0] == '\0')
         snprintf(res->reason, sizeof(res->reason), "l= covers only part of the body");
     free(bhraw);
-    buf_release(&body);
     dkim_tags_release(&t);
 }
 
