@@ -184,7 +184,7 @@ dkim_hash_headers(const hdr_msg *m, const char *h, enum dkim_canon hc,
 
     buf_init(&b, VERIFY_BUF_MAX);
     for (tok = strtok_r(names, ":", &save); tok != NULL; tok = strtok_r(NULL, ":", &save)) {
-        size_t k, have, *used;
+        size_t k, have, tl, *used;
         char *e;
 
         while (*tok == ' ' || *tok == '\t' || *tok == '\r' || *tok == '\n')
@@ -202,12 +202,21 @@ dkim_hash_headers(const hdr_msg *m, const char *h, enum dkim_canon hc,
             used_count[nused++] = 0;
         }
         used = &used_count[k];
-        have = hdr_count(m, tok);
-        if (*used >= have)
+        /* the (*used)-th instance counted from the bottom, in one pass */
+        long idx = -1;
+        have = *used;
+        tl = strlen(tok);
+        for (size_t fi = m->nfields; fi-- > 0;) {
+            const hdr_field *f = &m->fields[fi];
+            if (f->name_len == tl && strncasecmp(f->raw, tok, tl) == 0 && have-- == 0) {
+                idx = (long)fi;
+                break;
+            }
+        }
+        if (idx < 0)
             continue;                  /* over-signed: no instance left */
-        long idx = hdr_find(m, tok, have - 1 - *used);
         (*used)++;
-        if (idx < 0 || dkim_canon_header(hc, m->fields[idx].raw, m->fields[idx].raw_len, 0, &b) != 0)
+        if (dkim_canon_header(hc, m->fields[idx].raw, m->fields[idx].raw_len, 0, &b) != 0)
             goto out;
     }
     stripped = dkim_canon_strip_b(sig_raw, sig_len, &striplen);
