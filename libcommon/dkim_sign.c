@@ -21,7 +21,6 @@
 #include "xalloc.h"
 
 #define SIGN_LINE 78
-#define SIGN_BUF_MAX (256u * 1024 * 1024)
 
 static size_t sign_sig_b64_len(const dkim_key *key);
 static int sign_h_list(buf *out, const hdr_msg *m, const char *headers, int arc_skip);
