@@ -87,6 +87,14 @@ int  dkim_canon_header(enum dkim_canon c, const char *raw, size_t len,
                        int strip_eol, buf *out);
 /* Appends the canonical body to out. */
 int  dkim_canon_body(enum dkim_canon c, const char *body, size_t len, buf *out);
+/* SHA-256 of the canonical body, streamed (no copy of the body): the same
+ * bytes dkim_canon_body makes, of which only the first limit are hashed
+ * (l=; DKIM_BODY_ALL for all). *canon_len (may be NULL) gets the length
+ * of the whole canonical body. Returns 0 or -1. */
+#define DKIM_BODY_ALL (~0ULL)
+int  dkim_canon_body_hash(enum dkim_canon c, const char *body, size_t len,
+                          unsigned long long limit, unsigned char dig[32],
+                          unsigned long long *canon_len);
 /* Returns a copy of the raw field with the value of its b= tag deleted
  * (RFC 6376 §3.7), and its final line end removed. NULL when it has no b=
  * tag. */
@@ -189,6 +197,19 @@ const char *dkim_verify_digest(dkim_key_lookup_fn lookup, void *ctx,
 int dkim_sign(const dkim_key *key, const char *domain, const char *selector,
               const char *headers, time_t timestamp, const char *msg, size_t len,
               char **value, char *err, size_t errlen);
+
+/* The relaxed body hash shared by the signatures of one message (the
+ * relay signs with rsa and ed25519): zero it (set = 0) before the first
+ * dkim_sign_shared, which fills it; later calls for the same body reuse
+ * it. Only for the same message body. */
+typedef struct dkim_body_hash {
+    int           set;
+    unsigned char dig[32];
+} dkim_body_hash;
+/* dkim_sign with a shared body hash (bh may be NULL: dkim_sign). */
+int dkim_sign_shared(const dkim_key *key, const char *domain, const char *selector,
+                     const char *headers, time_t timestamp, const char *msg, size_t len,
+                     dkim_body_hash *bh, char **value, char *err, size_t errlen);
 
 /* Shared by dkim_sign and arc_seal: builds the h= list (names present in
  * the message, each as many times as present, From once more) and the

@@ -184,12 +184,12 @@ dkim_key_sign_digest(const dkim_key *k, const unsigned char dig[32])
     int ok = 0;
 
     if (k->algo == DKIM_ALGO_ED25519_SHA256) {
+        /* an Ed25519 signature is 64 bytes: no size query */
         EVP_MD_CTX *md = EVP_MD_CTX_new();
-        if (md != NULL && EVP_MD_CTX_copy_ex(md, k->ed_tmpl) == 1
-            && EVP_DigestSign(md, NULL, &siglen, dig, 32) == 1) {
-            sig = xmalloc(siglen);
-            ok = EVP_DigestSign(md, sig, &siglen, dig, 32) == 1;
-        }
+        siglen = 64;
+        sig = xmalloc(siglen);
+        ok = md != NULL && EVP_MD_CTX_copy_ex(md, k->ed_tmpl) == 1
+             && EVP_DigestSign(md, sig, &siglen, dig, 32) == 1 && siglen == 64;
         EVP_MD_CTX_free(md);
     } else {
         EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_dup(k->rsa_tmpl);

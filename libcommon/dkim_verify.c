@@ -184,7 +184,7 @@ dkim_hash_headers(const hdr_msg *m, const char *h, enum dkim_canon hc,
 
     buf_init(&b, VERIFY_BUF_MAX);
     for (tok = strtok_r(names, ":", &save); tok != NULL; tok = strtok_r(NULL, ":", &save)) {
-        size_t k, have, *used;
+        size_t k, have, tl, *used;
         char *e;
 
         while (*tok == ' ' || *tok == '\t' || *tok == '\r' || *tok == '\n')
@@ -202,12 +202,21 @@ dkim_hash_headers(const hdr_msg *m, const char *h, enum dkim_canon hc,
             used_count[nused++] = 0;
         }
         used = &used_count[k];
-        have = hdr_count(m, tok);
-        if (*used >= have)
+        /* the (*used)-th instance counted from the bottom, in one pass */
+        long idx = -1;
+        have = *used;
+        tl = strlen(tok);
+        for (size_t fi = m->nfields; fi-- > 0;) {
+            const hdr_field *f = &m->fields[fi];
+            if (f->name_len == tl && strncasecmp(f->raw, tok, tl) == 0 && have-- == 0) {
+                idx = (long)fi;
+                break;
+            }
+        }
+        if (idx < 0)
             continue;                  /* over-signed: no instance left */
-        long idx = hdr_find(m, tok, have - 1 - *used);
         (*used)++;
-        if (idx < 0 || dkim_canon_header(hc, m->fields[idx].raw, m->fields[idx].raw_len, 0, &b) != 0)
+        if (dkim_canon_header(hc, m->fields[idx].raw, m->fields[idx].raw_len, 0, &b) != 0)
             goto out;
     }
     stripped = dkim_canon_strip_b(sig_raw, sig_len, &striplen);
@@ -270,11 +279,10 @@ dkim_verify_field(dkim_key_lookup_fn lookup, void *ctx, const hdr_msg *m, size_t
     unsigned long long lval = 0, tval = 0, xval = 0;
     unsigned char dig[32], bdig[32], *bhraw = NULL;
     size_t bhlen = 0;
+    unsigned long long clen = 0;
     int partial = 0;
-    buf body;
 
     memset(res, 0, sizeof(*res));
-    buf_init(&body, VERIFY_BUF_MAX);
     if (colon == NULL || dkim_tags_parse(colon + 1, f->raw_len - (size_t)(colon - f->raw) - 1,
                                          &t, err, sizeof(err)) != 0) {
         res_set(res, "permerror", colon == NULL ? "no value" : err);
@@ -380,20 +388,19 @@ dkim_verify_field(dkim_key_lookup_fn lookup, void *ctx, const hdr_msg *m, size_t
         res_set(res, "permerror", "bh= is not base64");
         goto out;
     }
-    if (dkim_canon_body(bc, m->body, m->body_len, &body) != 0) {
-        res_set(res, "temperror", "body too large");
+    if (dkim_canon_body_hash(bc, m->body, m->body_len, l != NULL ? lval : DKIM_BODY_ALL,
+                             bdig, &clen) != 0) {
+        res_set(res, "temperror", "cannot hash the body");
         goto out;
     }
     if (l != NULL) {
-        if (lval > body.len) {
+        if (lval > clen) {
             res_set(res, "fail", "l= is longer than the body");
             goto out;
         }
-        if (lval < body.len)
+        if (lval < clen)
             partial = 1;
-        body.len = (size_t)lval;
     }
-    SHA256((const unsigned char *)body.data, body.len, bdig);
     if (bhlen != 32 || memcmp(bdig, bhraw, 32) != 0) {
         res_set(res, "fail", "body hash did not verify");
         goto out;
@@ -439,7 +446,6 @@ out:
     if (partial && res->reason[0] == '\0')
         snprintf(res->reason, sizeof(res->reason), "l= covers only part of the body");
     free(bhraw);
-    buf_release(&body);
     dkim_tags_release(&t);
 }
 

@@ -195,9 +195,10 @@ long hdr_find(const hdr_msg *m, const char *name, size_t nth)
 
 size_t hdr_count(const hdr_msg *m, const char *name)
 {
-    size_t n = 0;
-    while (hdr_find(m, name, n) >= 0)
-        n++;
+    size_t nl = strlen(name), n = 0;
+    for (size_t i = 0; i < m->nfields; i++)       /* one pass */
+        if (m->fields[i].name_len == nl && strncasecmp(m->fields[i].raw, name, nl) == 0)
+            n++;
     return n;
 }
 

@@ -120,12 +120,13 @@ int relay_sign_message(relay_state *st, worker_job_ctx *ctx, spool_message *msg,
 
     /* 3. DKIM, rsa then ed25519 (each signature is on top of the message). */
     const relay_dkim_entry *keys[2] = { rsa, ed };
+    dkim_body_hash bh = { 0 };          /* one body hash for both signatures */
     for (size_t k = 0; k < 2; k++) {
         if (keys[k] == NULL)
             continue;
         char *value = NULL;
-        if (dkim_sign(keys[k]->key, keys[k]->domain, keys[k]->selector, SIGN_HEADERS, 0,
-                      msg->raw, msg->raw_len, &value, err, sizeof(err)) != 0) {
+        if (dkim_sign_shared(keys[k]->key, keys[k]->domain, keys[k]->selector, SIGN_HEADERS,
+                             0, msg->raw, msg->raw_len, &bh, &value, err, sizeof(err)) != 0) {
             log_warn("DKIM signing failed", "queue_id", msg->queue_id, "error", err);
             continue;
         }
