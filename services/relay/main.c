@@ -10,7 +10,7 @@
 /* Delivery waits on the network, not the CPU: more consumer threads than the
  * 2 of the other stages (MAILYARD_WORKER_THREADS overrides; docs/relay.md
  * "Performance"). */
-#define RELAY_WORKER_THREADS_DEFAULT 16
+#define RELAY_WORKER_THREADS_DEFAULT 8
 
 int main(int argc, char **argv)
 {
