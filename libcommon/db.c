@@ -92,6 +92,38 @@ void db_pool_free(db_pool *p)
     free(p);
 }
 
+int db_pool_grow(db_pool *p, int size)
+{
+    pthread_mutex_lock(&p->mu);
+    if (size <= p->size) {
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    for (int i = 0; i < p->size; i++) {
+        if (p->conns[i].in_use) {
+            pthread_mutex_unlock(&p->mu);
+            return -1;
+        }
+    }
+    /* The notice processor points at the slot: close before moving them. */
+    for (int i = 0; i < p->size; i++)
+        db_conn_close(&p->conns[i]);
+    db_conn *n = xcalloc((size_t)size, sizeof(*n));
+    free(p->conns);
+    p->conns = n;
+    p->size = size;
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+int db_pool_size(db_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int n = p->size;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
 db_conn *db_pool_acquire(db_pool *p, int timeout_ms)
 {
     struct timespec deadline;

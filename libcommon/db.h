@@ -34,6 +34,11 @@ db_conn    *db_pool_acquire(db_pool *p, int timeout_ms);   /* NULL on failure */
 void        db_pool_release(db_pool *p, db_conn *c);
 /* 1 when a connection can be acquired and answers SELECT 1. */
 int         db_pool_ping(db_pool *p);
+/* Grows the pool to at least size slots. Only while no connection is
+ * acquired (start-up, before any thread uses the pool): idle connections are
+ * closed and reopened lazily. 0, or -1 when a connection is in use. */
+int         db_pool_grow(db_pool *p, int size);
+int         db_pool_size(db_pool *p);
 
 PGconn     *db_conn_pg(db_conn *c);
 const char *db_conn_error(db_conn *c);

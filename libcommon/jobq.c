@@ -8,7 +8,10 @@
  * consumer's own pending list has been drained since start).
  *
  * Reading order (jobq_read): XAUTOCLAIM entries idle longer than
- * claim_idle_ms; then this consumer's own pending entries, read once after
+ * claim_idle_ms (asked at most every JOBQ_CLAIM_EVERY_MS, or claim_idle_ms
+ * when that is shorter, while it finds nothing: an entry cannot become
+ * claimable faster than it idles, and asking before every read doubled the
+ * Redis round trips per job); then this consumer's own pending entries, read once after
  * start (a restart with the same name) and never again, so that an entry
  * left unacked by a WORKER_ERROR is retried only after claim_idle_ms instead
  * of blocking the consumer; then new entries with XREADGROUP BLOCK.
@@ -31,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <hiredis.h>
 
@@ -42,6 +46,7 @@
 #define JOBQ_COMMAND_TIMEOUT_MS 5000
 #define JOBQ_STREAM_MAXLEN      "100000"
 #define JOBQ_STAGE_MAX          32
+#define JOBQ_CLAIM_EVERY_MS     1000
 
 struct jobq {
     char        *host;             /* owned */
@@ -56,6 +61,7 @@ struct jobq {
     char         claim_cursor[64]; /* XAUTOCLAIM start */
     char         own_cursor[64];   /* own-PEL read position */
     int          own_drained;      /* own pending list read since start */
+    long long    claim_next_ms;    /* CLOCK_MONOTONIC ms of the next XAUTOCLAIM */
 };
 
 static int   jobq_parse_url(jobq *q, const char *url);
@@ -67,6 +73,7 @@ static int   jobq_is_nogroup(const redisReply *r);
 static int   jobq_group_create(jobq *q, const char *key, const char *group);
 static int   jobq_entry_parse(const redisReply *ent, jobq_entry *e);
 static void  jobq_stage_select(jobq *q, const char *stage);
+static long long jobq_now_ms(void);
 
 jobq *jobq_create(const char *url, const char *password, const char *consumer)
 {
@@ -155,6 +162,9 @@ int jobq_read(jobq *q, const char *stage, int block_ms, long claim_idle_ms, jobq
     (void)snprintf(block, sizeof(block), "%d", block_ms > 0 ? block_ms : 1);
 
     /* 1. Entries a dead (or stuck) consumer left behind. */
+    long long now = jobq_now_ms();
+    if (now < q->claim_next_ms)
+        goto own;
     const char *ac[] = { "XAUTOCLAIM", key, stage, q->consumer, idle, q->claim_cursor,
                          "COUNT", "1" };
     redisReply *r = jobq_cmd(q, JOBQ_COMMAND_TIMEOUT_MS, 8, ac);
@@ -173,6 +183,10 @@ int jobq_read(jobq *q, const char *stage, int block_ms, long claim_idle_ms, jobq
         return -1;
     }
     (void)str_copy(q->claim_cursor, sizeof(q->claim_cursor), r->element[0]->str);
+    /* Ask again at once while a scan is under way or it found something. */
+    if (strcmp(q->claim_cursor, "0-0") == 0 && r->element[1]->elements == 0)
+        q->claim_next_ms = now + (claim_idle_ms > 0 && claim_idle_ms < JOBQ_CLAIM_EVERY_MS
+                                  ? claim_idle_ms : JOBQ_CLAIM_EVERY_MS);
     for (size_t i = 0; i < r->element[1]->elements; i++) {
         (void)jobq_entry_parse(r->element[1]->element[i], e);
         if (e->entry_id[0] != '\0') {     /* job_id 0 if malformed: ack and skip */
@@ -183,6 +197,7 @@ int jobq_read(jobq *q, const char *stage, int block_ms, long claim_idle_ms, jobq
     }
     freeReplyObject(r);
 
+own:
     /* 2. This consumer's own pending entries, once after start. */
     while (!q->own_drained) {
         const char *pc[] = { "XREADGROUP", "GROUP", stage, q->consumer, "COUNT", "1",
@@ -261,6 +276,13 @@ int jobq_read(jobq *q, const char *stage, int block_ms, long claim_idle_ms, jobq
 
 /* ---- internals ---- */
 
+static long long jobq_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void jobq_stage_select(jobq *q, const char *stage)
 {
     if (strcmp(q->stage, stage) == 0)
@@ -269,6 +291,7 @@ static void jobq_stage_select(jobq *q, const char *stage)
     (void)str_copy(q->claim_cursor, sizeof(q->claim_cursor), "0-0");
     (void)str_copy(q->own_cursor, sizeof(q->own_cursor), "0");
     q->own_drained = 0;
+    q->claim_next_ms = 0;
 }
 
 static int jobq_key(char *out, size_t outlen, const char *stage)

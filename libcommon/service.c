@@ -126,12 +126,20 @@ int service_init(service *svc, const char *name, const char *default_listen,
 
 int service_add_worker(service *svc, const char *stage, worker_handler h, void *arg)
 {
+    return service_add_worker_n(svc, stage, h, arg, 2);
+}
+
+int service_add_worker_n(service *svc, const char *stage, worker_handler h, void *arg,
+                         int default_threads)
+{
+    if (default_threads < 1 || default_threads > 256)
+        panic("service_add_worker_n: default_threads out of range");
     if (svc->nworkers >= SERVICE_MAX_WORKERS)
         panic("service_add_worker: too many worker pools");
     worker_opts *o = &svc->worker_opts[svc->nworkers++];
     *o = (worker_opts){
         .stage = stage,
-        .threads = (int)service_long(svc, "MAILYARD_WORKER_THREADS", 2, 1, 256),
+        .threads = (int)service_long(svc, "MAILYARD_WORKER_THREADS", default_threads, 1, 256),
         .db = svc->db,
         .redis_url = svc->redis_url,
         .redis_password = svc->redis_password,
@@ -145,6 +153,14 @@ int service_add_worker(service *svc, const char *stage, worker_handler h, void *
         .shutdown = &svc->shutdown,
         .metrics = svc->metrics,
     };
+    if (config_get(svc->cfg, "MAILYARD_DB_POOL_SIZE", NULL) == NULL) {
+        int want = SERVICE_DB_POOL_SPARE;
+        for (int i = 0; i < svc->nworkers; i++)
+            want += svc->worker_opts[i].threads;
+        if (want > db_pool_size(svc->db) && db_pool_grow(svc->db, want) != 0)
+            log_warn("cannot grow the database pool while it is in use",
+                     "stage", stage);
+    }
     return 0;
 }
 

@@ -222,8 +222,9 @@ int spool_job_lock(db_conn *c, int64_t job_id, spool_job **out)
     (void)snprintf(idbuf, sizeof(idbuf), "%" PRId64, job_id);
     *out = NULL;
     PGresult *r = db_queryv(c,
-        "SELECT id, stage, message_id, payload::text, state, attempts"
-        " FROM spool.jobs WHERE id = $1::bigint FOR UPDATE SKIP LOCKED", 1, idbuf);
+        "SELECT j.id, j.stage, j.message_id, j.payload::text, j.state, j.attempts,"
+        " j.due_at > now(), (SELECT m.queue_id FROM spool.messages m WHERE m.id = j.message_id)"
+        " FROM spool.jobs j WHERE j.id = $1::bigint FOR UPDATE SKIP LOCKED", 1, idbuf);
     if (r == NULL) {
         log_error("spool_job_lock failed", "error", db_conn_error(c));
         return -1;
@@ -240,6 +241,8 @@ int spool_job_lock(db_conn *c, int64_t job_id, spool_job **out)
              str_copy(j->state, sizeof(j->state), PQgetvalue(r, 0, 4)) == 0 &&
              (j->payload = json_loads(PQgetvalue(r, 0, 3), 0, &jerr)) != NULL;
     j->attempts = atoi(PQgetvalue(r, 0, 5));
+    j->not_due = strcmp(PQgetvalue(r, 0, 6), "t") == 0;
+    (void)str_copy(j->queue_id, sizeof(j->queue_id), PQgetvalue(r, 0, 7));
     PQclear(r);
     if (!ok) {
         log_error("spool_job_lock: malformed row");

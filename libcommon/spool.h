@@ -61,6 +61,8 @@ typedef struct spool_job {
     json_t *payload;           /* owned */
     char    state[12];
     int     attempts;
+    int     not_due;           /* due_at > now() when locked */
+    char    queue_id[32];      /* its message's queue id ("" if none) */
 } spool_job;
 
 /* A growable list of job ids created in a transaction, to publish after the

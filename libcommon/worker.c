@@ -300,22 +300,10 @@ static int worker_job_run(worker_pool *p, worker_thread *t, jobq *q, const jobq_
     } else if (strcmp(job->stage, p->stage) != 0) {
         skip = "job of another stage";
     } else {
-        PGresult *r = db_queryv(c,
-            "SELECT j.due_at > now(), m.queue_id FROM spool.jobs j"
-            " JOIN spool.messages m ON m.id = j.message_id WHERE j.id = $1::bigint", 1, jid);
-        if (r == NULL || PQntuples(r) != 1) {
-            log_error("cannot read job", "stage", p->stage, "job_id", jid,
-                      "error", db_conn_error(c));
-            PQclear(r);
-            spool_job_free(job);
-            db_pool_release(p->o.db, c);
-            worker_count(p, "error", -1);
-            return -1;
-        }
-        if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
+        /* Due and queue id come with the lock: one round trip less. */
+        if (job->not_due)
             skip = "not due yet";
-        (void)str_copy(queue_id, sizeof(queue_id), PQgetvalue(r, 0, 1));
-        PQclear(r);
+        (void)str_copy(queue_id, sizeof(queue_id), job->queue_id);
     }
     if (skip != NULL) {
         log_debug("job skipped", "stage", p->stage, "job_id", jid, "queue_id", queue_id,

@@ -7,6 +7,11 @@
 #include "relay_dkim.h"
 #include "relay_tlsrpt.h"
 
+/* Delivery waits on the network, not the CPU: more consumer threads than the
+ * 2 of the other stages (MAILYARD_WORKER_THREADS overrides; docs/relay.md
+ * "Performance"). */
+#define RELAY_WORKER_THREADS_DEFAULT 8
+
 int main(int argc, char **argv)
 {
     service svc;
@@ -16,7 +21,8 @@ int main(int argc, char **argv)
         return 1;
     if (relay_state_init(&st, &svc) != 0 || relay_api_register(&svc, &st) != 0 ||
         relay_api_dkim_register(&svc, &st) != 0 || relay_tlsrpt_api_register(&svc, &st) != 0 ||
-        service_add_worker(&svc, "relay", relay_job_handle, &st) != 0) {
+        service_add_worker_n(&svc, "relay", relay_job_handle, &st,
+                             RELAY_WORKER_THREADS_DEFAULT) != 0) {
         relay_state_free(&st);
         service_cleanup(&svc);
         return 1;

@@ -27,9 +27,13 @@ static int db_update_row(db_conn *c, int64_t id, const char *state, int attempts
                          long delay, long max_age, const char *reply, const char *host,
                          const char *tls, const char *tls_verify);
 
+/* Every recipient in one statement ($5 a JSON array of strings), in
+ * payload order; DO NOTHING also skips a duplicate within the array. */
 static const char SQL_INSERT[] =
     "INSERT INTO relay.deliveries (job_id, message_id, queue_id, mail_from, rcpt) "
-    "VALUES ($1::bigint, $2::bigint, $3, $4, $5) ON CONFLICT (job_id, rcpt) DO NOTHING";
+    "SELECT $1::bigint, $2::bigint, $3, $4, u.r "
+    "FROM jsonb_array_elements_text($5::jsonb) WITH ORDINALITY AS u(r, n) ORDER BY u.n "
+    "ON CONFLICT (job_id, rcpt) DO NOTHING";
 static const char SQL_DUE[] =
     "SELECT id, rcpt, attempts, "
     "  (created_at < now() - make_interval(secs => $2::double precision)), last_reply "
@@ -70,14 +74,27 @@ int relay_db_insert_rcpts(db_conn *c, const spool_job *job, const spool_message 
 
     snprintf(jid, sizeof(jid), "%" PRId64, job->id);
     snprintf(mid, sizeof(mid), "%" PRId64, msg->id);
-    for (size_t i = 0; i < n; i++) {
-        PGresult *r = db_queryv(c, SQL_INSERT, 5, jid, mid, msg->queue_id, mail_from, rcpts[i]);
-        if (r == NULL) {
-            log_error("inserting a delivery failed", "job_id", jid, "error", db_conn_error(c));
-            return -1;
+    if (n == 0)
+        return 0;
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < n; i++)
+        if (json_array_append_new(a, json_string(rcpts[i])) != 0) {
+            json_decref(a);
+            a = NULL;
         }
-        PQclear(r);
+    char *list = a != NULL ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    if (list == NULL) {
+        log_error("recipients not representable as JSON", "job_id", jid);
+        return -1;
     }
+    PGresult *r = db_queryv(c, SQL_INSERT, 5, jid, mid, msg->queue_id, mail_from, list);
+    free(list);
+    if (r == NULL) {
+        log_error("inserting the deliveries failed", "job_id", jid, "error", db_conn_error(c));
+        return -1;
+    }
+    PQclear(r);
     return 0;
 }
 

@@ -179,15 +179,18 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
         goto out;
     }
 
-    /* 4b. One delay warning per recipient deferred for long enough. */
-    if (relay_warn_queue(st, ctx, msg, mail_from) < 0)
-        goto out;
-
-    /* 5. The verdict. */
+    /* 4b. The recipients still to do (pending or held). */
     long npending = 0;
     time_t earliest = 0;
     if (relay_db_job_pending(ctx->db, job->id, &npending, &earliest) != 0)
         goto out;
+
+    /* 4c. One delay warning per recipient deferred for long enough; only
+     * pending rows get one, so there is nothing to ask when none is left. */
+    if (npending > 0 && relay_warn_queue(st, ctx, msg, mail_from) < 0)
+        goto out;
+
+    /* 5. The verdict. */
     if (npending == 0) {
         verdict = WORKER_DONE;
     } else {

@@ -218,6 +218,35 @@ static void test_reconnect(void **state)
     db_pool_free(pool);
 }
 
+/* db_pool_grow: refused while a connection is out; afterwards the new
+ * slots are usable at the same time and the old connection was reopened. */
+static void test_pool_grow(void **state)
+{
+    db_fixture *f = *state;
+    db_pool *pool = db_pool_create(f->dsn, 1);
+    assert_int_equal(db_pool_size(pool), 1);
+    db_conn *c = db_pool_acquire(pool, 5000);
+    assert_non_null(c);
+    assert_int_equal(db_pool_grow(pool, 3), -1);
+    assert_int_equal(db_pool_size(pool), 1);
+    db_pool_release(pool, c);
+    assert_int_equal(db_pool_grow(pool, 3), 0);
+    assert_int_equal(db_pool_grow(pool, 2), 0);         /* never shrinks */
+    assert_int_equal(db_pool_size(pool), 3);
+    db_conn *cs[3];
+    for (int i = 0; i < 3; i++) {
+        cs[i] = db_pool_acquire(pool, 5000);
+        assert_non_null(cs[i]);
+        PGresult *r = db_query(cs[i], "SELECT 1", 0, NULL, NULL, NULL);
+        assert_non_null(r);
+        PQclear(r);
+    }
+    assert_null(db_pool_acquire(pool, 100));
+    for (int i = 0; i < 3; i++)
+        db_pool_release(pool, cs[i]);
+    db_pool_free(pool);
+}
+
 static void test_bad_dsn(void **state)
 {
     (void)state;
@@ -235,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_transactions),
         cmocka_unit_test(test_pool_exhaustion),
         cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_pool_grow),
         cmocka_unit_test(test_bad_dsn),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
