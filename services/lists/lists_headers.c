@@ -10,7 +10,8 @@
  * cannot inject fields; addresses put into URLs are percent-encoded.
  *
  * STANDARDS: RFC 2369 (List-Help/Post/Unsubscribe/Archive), RFC 2919
- * (List-Id), RFC 2047 (encoded words for a non-ASCII list name),
+ * (List-Id), RFC 2047 (encoded words for a non-ASCII list name, through libcommon's
+ * hdr_phrase_append),
  * RFC 6068 (mailto URIs).
  */
 #include <ctype.h>
@@ -18,12 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <openssl/evp.h>
 
 #include "xalloc.h"
 #include "lists.h"
-
-#define ENC_CHUNK 45   /* bytes of name per encoded word: 60 base64 chars */
 
 static int is_atext(unsigned char c)
 {
@@ -46,54 +44,13 @@ static int url_append_addr(buf *out, const char *addr)
     return 0;
 }
 
-/* Appends name as an RFC 5322 phrase: as is, quoted, or encoded words. */
-static int phrase_append(buf *out, const char *name)
-{
-    int ascii = 1, plain = 1;
-    for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++) {
-        if (*p >= 0x80)
-            ascii = 0;
-        else if (!is_atext(*p) && *p != ' ')
-            plain = 0;
-    }
-    if (ascii && plain)
-        return buf_append_str(out, name);
-    if (ascii) {
-        if (buf_append_str(out, "\"") != 0)
-            return -1;
-        for (const char *p = name; *p != '\0'; p++) {
-            if ((*p == '"' || *p == '\\') && buf_append_str(out, "\\") != 0)
-                return -1;
-            if (buf_append(out, p, 1) != 0)
-                return -1;
-        }
-        return buf_append_str(out, "\"");
-    }
-    size_t len = strlen(name);
-    for (size_t i = 0; i < len;) {
-        size_t n = len - i < ENC_CHUNK ? len - i : ENC_CHUNK;
-        /* never split a UTF-8 sequence between two encoded words */
-        while (i + n < len && n > 1 && ((unsigned char)name[i + n] & 0xc0) == 0x80)
-            n--;
-        unsigned char enc[4 * ENC_CHUNK / 3 + 8];
-        int el = EVP_EncodeBlock(enc, (const unsigned char *)name + i, (int)n);
-        if (el < 0)
-            return -1;
-        if (buf_printf(out, "%s=?UTF-8?B?%.*s?=", i > 0 ? " " : "", el,
-                       (const char *)enc) != 0)
-            return -1;
-        i += n;
-    }
-    return 0;
-}
-
 int lists_headers_list_id(const char *address, const char *name, buf *out)
 {
     const char *at = strrchr(address, '@');
     if (at == NULL)
         return -1;
     if (name != NULL && name[0] != '\0') {
-        if (phrase_append(out, name) != 0 || buf_append_str(out, " ") != 0)
+        if (hdr_phrase_append(out, name) != 0 || buf_append_str(out, " ") != 0)
             return -1;
     }
     if (buf_append_str(out, "<") != 0)
