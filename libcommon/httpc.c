@@ -81,15 +81,53 @@ httpc_free(httpc *c)
     curl_global_cleanup();
 }
 
+/* The part of every request after its method, body and headers are set:
+ * URL, limits, no redirects, http(s) only; performs it and fills res
+ * (status, body, json). 0, or -1 with res->error set. resp collects the
+ * response (its ceiling is HTTPC_MAX_RESPONSE); its bytes move to res. */
+static int
+httpc_perform(httpc *c, const char *url, struct curl_slist *headers, buf *resp,
+              httpc_result *res)
+{
+    char *ctype = NULL;
+    CURLcode cc;
+
+    curl_easy_setopt(c->curl, CURLOPT_URL, url);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, resp);
+
+    cc = curl_easy_perform(c->curl);
+    if (cc != CURLE_OK) {
+        if (cc == CURLE_WRITE_ERROR)
+            snprintf(res->error, sizeof(res->error), "response larger than %ld bytes",
+                     HTTPC_MAX_RESPONSE);
+        else
+            snprintf(res->error, sizeof(res->error), "%s: %s", url,
+                     curl_easy_strerror(cc));
+        return -1;
+    }
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &res->status);
+    curl_easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &ctype);
+    res->body = buf_steal(resp, NULL);
+    if (ctype != NULL && strcasestr(ctype, "json") != NULL && res->body[0] != '\0')
+        res->json = json_loads(res->body, 0, NULL);
+    return 0;
+}
+
 int
 httpc_request(httpc *c, const char *method, const char *path, const json_t *body,
               httpc_result *res)
 {
     struct curl_slist *headers = NULL, *h;
-    char *url = NULL, *payload = NULL, *ctype = NULL;
+    char *url = NULL, *payload = NULL;
     buf resp;
     size_t url_len;
-    CURLcode cc;
     int rc = -1;
 
     memset(res, 0, sizeof(*res));
@@ -126,32 +164,7 @@ httpc_request(httpc *c, const char *method, const char *path, const json_t *body
     }
     if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
         curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c->curl, CURLOPT_URL, url);
-    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-    curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
-    curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &resp);
-
-    cc = curl_easy_perform(c->curl);
-    if (cc != CURLE_OK) {
-        if (cc == CURLE_WRITE_ERROR)
-            snprintf(res->error, sizeof(res->error), "response larger than %ld bytes",
-                     HTTPC_MAX_RESPONSE);
-        else
-            snprintf(res->error, sizeof(res->error), "%s: %s", url,
-                     curl_easy_strerror(cc));
-        goto out;
-    }
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &res->status);
-    curl_easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &ctype);
-    res->body = buf_steal(&resp, NULL);
-    if (ctype != NULL && strcasestr(ctype, "json") != NULL && res->body[0] != '\0')
-        res->json = json_loads(res->body, 0, NULL);
-    rc = 0;
+    rc = httpc_perform(c, url, headers, &resp, res);
 out:
     curl_slist_free_all(headers);
     /* curl may still point at payload and the header list; the next call
@@ -169,10 +182,9 @@ httpc_post_raw(httpc *c, const char *path, const char *const *headers, size_t nh
                const char *body, size_t len, httpc_result *res)
 {
     struct curl_slist *list = NULL, *h;
-    char *url = NULL, *ctype = NULL;
+    char *url = NULL;
     buf resp;
     size_t url_len;
-    CURLcode cc;
     int rc = -1;
 
     memset(res, 0, sizeof(*res));
@@ -204,32 +216,7 @@ httpc_post_raw(httpc *c, const char *path, const char *const *headers, size_t nh
     }
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, len > 0 ? body : "");
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(c->curl, CURLOPT_URL, url);
-    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-    curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
-    curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &resp);
-
-    cc = curl_easy_perform(c->curl);
-    if (cc != CURLE_OK) {
-        if (cc == CURLE_WRITE_ERROR)
-            snprintf(res->error, sizeof(res->error), "response larger than %ld bytes",
-                     HTTPC_MAX_RESPONSE);
-        else
-            snprintf(res->error, sizeof(res->error), "%s: %s", url,
-                     curl_easy_strerror(cc));
-        goto out;
-    }
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &res->status);
-    curl_easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &ctype);
-    res->body = buf_steal(&resp, NULL);
-    if (ctype != NULL && strcasestr(ctype, "json") != NULL && res->body[0] != '\0')
-        res->json = json_loads(res->body, 0, NULL);
-    rc = 0;
+    rc = httpc_perform(c, url, list, &resp, res);
 out:
     curl_slist_free_all(list);
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
