@@ -17,7 +17,7 @@
 
 CC       ?= cc
 BUILD    ?= build
-PKGS     := libmicrohttpd jansson libpq hiredis openssl libcurl libunbound zlib
+PKGS     := libmicrohttpd jansson libpq hiredis openssl libcurl libunbound zlib libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -11,7 +11,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential pkg-config libmicrohttpd-dev libjansson-dev libpq-dev \
       libhiredis-dev libssl-dev libcurl4-openssl-dev libunbound-dev libevent-dev \
-      libmilter-dev libcrypt-dev zlib1g-dev \
+      libmilter-dev libcrypt-dev zlib1g-dev libsodium-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -27,7 +27,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libmicrohttpd12 libjansson4 libpq5 libhiredis0.14 libssl3 libcurl4 \
       libunbound8 libevent-2.1-7 libevent-core-2.1-7 libevent-pthreads-2.1-7 libevent-openssl-2.1-7 libmilter1.0.1 libcrypt1 \
-      zlib1g ca-certificates dns-root-data \
+      zlib1g libsodium23 ca-certificates dns-root-data \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/* \
  && groupadd --gid 10001 mailyard \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \

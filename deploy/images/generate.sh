@@ -3,7 +3,7 @@
 # template, so their build and runtime stages stay byte-identical (Docker then
 # builds the code once and shares the runtime layers between all images).
 # The runtime stage carries every shared library the binaries link (check with
-# ldd: mx adds libmilter and libcrypt; zlib; libevent core, pthreads and openssl for the event
+# ldd: mx adds libmilter and libcrypt; zlib; libsodium; libevent core, pthreads and openssl for the event
 # loop) and dns-root-data (/usr/share/dns/root.key, relay's DNSSEC trust
 # anchor, MAILYARD_DNS_TRUST_ANCHOR_FILE); it is one shared layer for all images.
 # Run it after changing the template below; tests/deploy checks the files are
@@ -27,7 +27,7 @@ RUN apt-get update \\
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
       build-essential pkg-config libmicrohttpd-dev libjansson-dev libpq-dev \\
       libhiredis-dev libssl-dev libcurl4-openssl-dev libunbound-dev libevent-dev \\
-      libmilter-dev libcrypt-dev zlib1g-dev \\
+      libmilter-dev libcrypt-dev zlib1g-dev libsodium-dev \\
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -43,7 +43,7 @@ RUN apt-get update \\
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
       libmicrohttpd12 libjansson4 libpq5 libhiredis0.14 libssl3 libcurl4 \\
       libunbound8 libevent-2.1-7 libevent-core-2.1-7 libevent-pthreads-2.1-7 libevent-openssl-2.1-7 libmilter1.0.1 libcrypt1 \\
-      zlib1g ca-certificates dns-root-data \\
+      zlib1g libsodium23 ca-certificates dns-root-data \\
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/* \\
  && groupadd --gid 10001 mailyard \\
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \\

@@ -12,6 +12,7 @@ APT_PKGS=(
     build-essential pkg-config clang
     libmicrohttpd-dev libjansson-dev libpq-dev libhiredis-dev libssl-dev
     libcurl4-openssl-dev libunbound-dev libevent-dev libmilter-dev libcmocka-dev libcrypt-dev
+    libsodium-dev
     postgresql redis-server swaks valgrind openssl ca-certificates curl postsrsd
     python3 python3-pip
     dovecot-core dovecot-lmtpd

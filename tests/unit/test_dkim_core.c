@@ -3,8 +3,10 @@
  * canonicalization examples of RFC 6376 §3.4.6, tag list errors, base64,
  * the fixed Ed25519 example of RFC 8463 Appendix A (message, key record and
  * signature as published; also checked against dkimpy), sign/verify round
- * trips with generated RSA and Ed25519 keys, and the refusals (RSA key
- * under 1024 bits, rsa-sha1, revoked or missing key, DNS tempfail).
+ * trips with generated RSA and Ed25519 keys, Ed25519 signatures made by
+ * libsodium byte for byte equal to OpenSSL's (and the RFC 8463 key), and
+ * the refusals (RSA key under 1024 bits, rsa-sha1, revoked or missing key,
+ * DNS tempfail).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -355,6 +357,71 @@ static void test_appended_body(void **state)
     dkim_key_free(k);
 }
 
+/* The signer uses libsodium for Ed25519; Ed25519 is deterministic, so its
+ * signature over a digest must equal OpenSSL's for the same key, and must
+ * verify (a wrong secret-key derivation would give different bytes). */
+static void test_ed25519_matches_openssl(void **state)
+{
+    /* RFC 8463 Appendix A's private key, and a generated one */
+    static const char rfc8463_pem[] =
+        "-----BEGIN PRIVATE KEY-----\n"
+        "MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n"
+        "-----END PRIVATE KEY-----\n";
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        EVP_PKEY *pk;
+        char *pem, err[128];
+        if (round == 0) {
+            BIO *bio = BIO_new_mem_buf(rfc8463_pem, -1);
+            pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+            BIO_free(bio);
+        } else {
+            pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+        }
+        assert_non_null(pk);
+        pem = pem_of(pk);
+        dkim_key *k = dkim_key_load_pem(pem, strlen(pem), err, sizeof(err));
+        assert_non_null(k);
+        for (int d = 0; d < 4; d++) {
+            unsigned char dig[32], want[64], raw[64];
+            size_t wantlen = sizeof(want), rawlen;
+            for (int i = 0; i < 32; i++)
+                dig[i] = (unsigned char)(i * 7 + d * 31 + round);
+            EVP_MD_CTX *md = EVP_MD_CTX_new();
+            assert_int_equal(EVP_DigestSignInit(md, NULL, NULL, NULL, pk), 1);
+            assert_int_equal(EVP_DigestSign(md, want, &wantlen, dig, 32), 1);
+            EVP_MD_CTX_free(md);
+            char *got = dkim_key_sign_digest(k, dig);
+            assert_non_null(got);
+            unsigned char *dec = dkim_b64_decode(got, strlen(got), &rawlen);
+            assert_non_null(dec);
+            assert_int_equal(rawlen, 64);
+            memcpy(raw, dec, 64);
+            assert_memory_equal(raw, want, 64);
+            /* and it verifies with the public key of the record */
+            unsigned char pub[32];
+            size_t publen = sizeof(pub);
+            assert_int_equal(EVP_PKEY_get_raw_public_key(pk, pub, &publen), 1);
+            dkim_pubkey *vk = dkim_pubkey_create(DKIM_ALGO_ED25519_SHA256, pub, publen);
+            assert_non_null(vk);
+            assert_true(dkim_pubkey_verify_digest(vk, dig, raw, 64));
+            dig[0] ^= 1;
+            assert_false(dkim_pubkey_verify_digest(vk, dig, raw, 64));
+            dkim_pubkey_free(vk);
+            free(dec);
+            free(got);
+        }
+        if (round == 0) {
+            char *rec = dkim_key_dns_record(k);
+            assert_string_equal(rec, "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
+            free(rec);
+        }
+        dkim_key_free(k);
+        free(pem);
+        EVP_PKEY_free(pk);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_rfc8463_vector),
         cmocka_unit_test(test_sign_verify_roundtrip),
+        cmocka_unit_test(test_ed25519_matches_openssl),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_appended_body),
     };

@@ -18,8 +18,13 @@ REMOTE_RCPT = "sink@remote.bench.test"
 def start_stack(sink_port, max_connections=1100, relay_threads=None):
     mx_env = {"MAILYARD_SMTP_MAX_CONNECTIONS": str(max_connections),
               "MAILYARD_SMTP_TIMEOUT_SECONDS": "300"}
+    # The relay runs with its own defaults (the harness sets 2 worker threads
+    # and short claim/sweep intervals for every service to keep tests fast):
+    # each side of relay_vs_postfix keeps its default concurrency.
     relay_env = {"MAILYARD_RELAY_TRANSPORT": "smarthost",
-                 "MAILYARD_RELAY_SMARTHOST": "127.0.0.1:%d" % sink_port}
+                 "MAILYARD_RELAY_SMARTHOST": "127.0.0.1:%d" % sink_port,
+                 "MAILYARD_WORKER_THREADS": None, "MAILYARD_JOB_CLAIM_IDLE_MS": None,
+                 "MAILYARD_SWEEP_MS": None, "MAILYARD_JOB_STUCK_SECONDS": None}
     if relay_threads:
         relay_env["MAILYARD_WORKER_THREADS"] = str(relay_threads)
     cfg = StackConfig(log_level=os.environ.get("BENCH_LOG_LEVEL", "info"),

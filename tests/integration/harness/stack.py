@@ -229,6 +229,9 @@ class Stack:
             })
         env.update(self.config.extra_env.get("*", {}))
         env.update(self.config.extra_env.get(service, {}))
+        # None in extra_env removes a variable: the service's own default
+        for k in [k for k, v in env.items() if v is None]:
+            del env[k]
         return env
 
     def logfile(self, service):
