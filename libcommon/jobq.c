@@ -274,6 +274,45 @@ own:
     return got;
 }
 
+int jobq_read_more(jobq *q, const char *stage, jobq_entry *e, int max)
+{
+    char key[96], count[16];
+    if (max <= 0)
+        return 0;
+    if (jobq_key(key, sizeof(key), stage) != 0)
+        return -1;
+    jobq_stage_select(q, stage);
+    (void)snprintf(count, sizeof(count), "%d", max);
+    /* No BLOCK: only what is already waiting. */
+    const char *nc[] = { "XREADGROUP", "GROUP", stage, q->consumer, "COUNT", count,
+                         "STREAMS", key, ">" };
+    redisReply *r = jobq_cmd(q, JOBQ_COMMAND_TIMEOUT_MS, 9, nc);
+    if (r == NULL)
+        return -1;
+    if (r->type == REDIS_REPLY_NIL || jobq_is_nogroup(r)) {
+        freeReplyObject(r);
+        return 0;                 /* nothing, or the next jobq_read recreates the group */
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
+        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != 2 ||
+        r->element[0]->element[1]->type != REDIS_REPLY_ARRAY) {
+        log_warn("jobq: XREADGROUP (batch) failed", "stage", stage,
+                 "error", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        freeReplyObject(r);
+        return -1;
+    }
+    const redisReply *ents = r->element[0]->element[1];
+    int n = 0;
+    for (size_t i = 0; i < ents->elements && n < max; i++) {
+        memset(&e[n], 0, sizeof(e[n]));
+        (void)jobq_entry_parse(ents->element[i], &e[n]);
+        if (e[n].entry_id[0] != '\0')    /* job_id 0 if malformed: the caller acks */
+            n++;
+    }
+    freeReplyObject(r);
+    return n;
+}
+
 /* ---- internals ---- */
 
 static long long jobq_now_ms(void)

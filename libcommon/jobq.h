@@ -40,6 +40,11 @@ int   jobq_publish(jobq *q, const char *stage, int64_t job_id);
 /* Returns 1 with *e filled, 0 when nothing arrived, -1 on error. */
 int   jobq_read(jobq *q, const char *stage, int block_ms, long claim_idle_ms,
                 jobq_entry *e);
+/* After jobq_read gave an entry: up to max more new entries that are
+ * already waiting (XREADGROUP COUNT max, no BLOCK), for a consumer that
+ * handles several in one transaction. Returns how many were put in e[0..],
+ * 0 when none, -1 on error. */
+int   jobq_read_more(jobq *q, const char *stage, jobq_entry *e, int max);
 int   jobq_ack(jobq *q, const char *stage, const char *entry_id);
 
 /* Runs one command on q's connection (connecting first if needed), for

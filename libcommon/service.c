@@ -14,7 +14,7 @@
  * MAILYARD_ADMIN_TOKEN_FILE (required), MAILYARD_HTTP_LISTEN,
  * MAILYARD_DB_POOL_SIZE, MAILYARD_WORKER_THREADS, MAILYARD_JOB_BLOCK_MS,
  * MAILYARD_JOB_CLAIM_IDLE_MS, MAILYARD_SWEEP_MS, MAILYARD_JOB_STUCK_SECONDS,
- * MAILYARD_LOG_LEVEL, MAILYARD_HOSTNAME.
+ * MAILYARD_JOB_BATCH, MAILYARD_LOG_LEVEL, MAILYARD_HOSTNAME.
  */
 #include <errno.h>
 #include <poll.h>
@@ -126,14 +126,16 @@ int service_init(service *svc, const char *name, const char *default_listen,
 
 int service_add_worker(service *svc, const char *stage, worker_handler h, void *arg)
 {
-    return service_add_worker_n(svc, stage, h, arg, 2);
+    return service_add_worker_n(svc, stage, h, arg, 2, 1);
 }
 
 int service_add_worker_n(service *svc, const char *stage, worker_handler h, void *arg,
-                         int default_threads)
+                         int default_threads, int default_batch)
 {
     if (default_threads < 1 || default_threads > 256)
         panic("service_add_worker_n: default_threads out of range");
+    if (default_batch < 1 || default_batch > 64)
+        panic("service_add_worker_n: default_batch out of range");
     if (svc->nworkers >= SERVICE_MAX_WORKERS)
         panic("service_add_worker: too many worker pools");
     worker_opts *o = &svc->worker_opts[svc->nworkers++];
@@ -148,6 +150,7 @@ int service_add_worker_n(service *svc, const char *stage, worker_handler h, void
         .claim_idle_ms = service_long(svc, "MAILYARD_JOB_CLAIM_IDLE_MS", 60000, 1, 86400000L),
         .sweep_ms = (int)service_long(svc, "MAILYARD_SWEEP_MS", 2000, 10, 3600000),
         .stuck_seconds = (int)service_long(svc, "MAILYARD_JOB_STUCK_SECONDS", 300, 1, 86400),
+        .batch_max = (int)service_long(svc, "MAILYARD_JOB_BATCH", default_batch, 1, 64),
         .handler = h,
         .handler_arg = arg,
         .shutdown = &svc->shutdown,

@@ -63,13 +63,15 @@ int  service_init(service *svc, const char *name, const char *default_listen,
  * (default 2), timings from MAILYARD_JOB_* (see docs/configuration.md). */
 int  service_add_worker(service *svc, const char *stage, worker_handler h, void *arg);
 /* The same with the stage's own default thread count (network-bound stages
- * such as relay want more than 2). Unless MAILYARD_DB_POOL_SIZE is set, the
+ * such as relay want more than 2) and batch size (MAILYARD_JOB_BATCH: jobs
+ * per transaction, worker.h; 1 for the other stages). Unless
+ * MAILYARD_DB_POOL_SIZE is set, the
  * database pool grows to the threads of every pool plus
  * SERVICE_DB_POOL_SPARE (sweepers, HTTP handlers, per-job side
  * connections), so threads do not queue for a connection. */
 #define SERVICE_DB_POOL_SPARE 4
 int  service_add_worker_n(service *svc, const char *stage, worker_handler h, void *arg,
-                          int default_threads);
+                          int default_threads, int default_batch);
 int  service_run(service *svc);
 void service_cleanup(service *svc);
 /* A per-thread Redis handle for code outside the worker loop that needs to

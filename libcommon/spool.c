@@ -20,6 +20,7 @@
 
 #include <openssl/rand.h>
 
+#include "buf.h"
 #include "log.h"
 #include "spool.h"
 #include "xalloc.h"
@@ -216,15 +217,56 @@ int64_t spool_job_create(db_conn *c, const char *stage, int64_t message_id,
     return id;
 }
 
+/* The columns spool_job_lock and spool_job_lock_many select. */
+#define SPOOL_JOB_LOCK_COLUMNS \
+    "SELECT j.id, j.stage, j.message_id, j.payload::text, j.state, j.attempts," \
+    " j.due_at > now(), (SELECT m.queue_id FROM spool.messages m WHERE m.id = j.message_id)" \
+    " FROM spool.jobs j "
+
+/* A spool_job from row i of a SPOOL_JOB_LOCK_COLUMNS result; NULL if malformed. */
+static spool_job *spool_job_from_row(const PGresult *r, int i)
+{
+    spool_job *j = xcalloc(1, sizeof(*j));
+    json_error_t jerr;
+    int ok = spool_parse_i64(PQgetvalue(r, i, 0), &j->id) == 0 &&
+             str_copy(j->stage, sizeof(j->stage), PQgetvalue(r, i, 1)) == 0 &&
+             spool_parse_i64(PQgetvalue(r, i, 2), &j->message_id) == 0 &&
+             str_copy(j->state, sizeof(j->state), PQgetvalue(r, i, 4)) == 0 &&
+             (j->payload = json_loads(PQgetvalue(r, i, 3), 0, &jerr)) != NULL;
+    j->attempts = atoi(PQgetvalue(r, i, 5));
+    j->not_due = strcmp(PQgetvalue(r, i, 6), "t") == 0;
+    (void)str_copy(j->queue_id, sizeof(j->queue_id), PQgetvalue(r, i, 7));
+    if (!ok) {
+        log_error("spool_job_lock: malformed row");
+        spool_job_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* "{id,id,...}": a bigint[] parameter; caller frees. */
+static char *spool_id_array(const int64_t *ids, size_t n)
+{
+    buf b;
+    buf_init(&b, 2 + n * 21);
+    int ok = buf_append(&b, "{", 1) == 0;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = buf_printf(&b, "%s%" PRId64, i > 0 ? "," : "", ids[i]) == 0;
+    ok = ok && buf_append(&b, "}", 1) == 0;
+    char *out = ok ? buf_steal(&b, NULL) : NULL;
+    buf_release(&b);
+    if (out == NULL)
+        panic("spool_id_array: out of memory");
+    return out;
+}
+
 int spool_job_lock(db_conn *c, int64_t job_id, spool_job **out)
 {
     char idbuf[24];
     (void)snprintf(idbuf, sizeof(idbuf), "%" PRId64, job_id);
     *out = NULL;
     PGresult *r = db_queryv(c,
-        "SELECT j.id, j.stage, j.message_id, j.payload::text, j.state, j.attempts,"
-        " j.due_at > now(), (SELECT m.queue_id FROM spool.messages m WHERE m.id = j.message_id)"
-        " FROM spool.jobs j WHERE j.id = $1::bigint FOR UPDATE SKIP LOCKED", 1, idbuf);
+        SPOOL_JOB_LOCK_COLUMNS "WHERE j.id = $1::bigint FOR UPDATE SKIP LOCKED", 1, idbuf);
     if (r == NULL) {
         log_error("spool_job_lock failed", "error", db_conn_error(c));
         return -1;
@@ -233,24 +275,51 @@ int spool_job_lock(db_conn *c, int64_t job_id, spool_job **out)
         PQclear(r);
         return 0;
     }
-    spool_job *j = xcalloc(1, sizeof(*j));
-    json_error_t jerr;
-    int ok = spool_parse_i64(PQgetvalue(r, 0, 0), &j->id) == 0 &&
-             str_copy(j->stage, sizeof(j->stage), PQgetvalue(r, 0, 1)) == 0 &&
-             spool_parse_i64(PQgetvalue(r, 0, 2), &j->message_id) == 0 &&
-             str_copy(j->state, sizeof(j->state), PQgetvalue(r, 0, 4)) == 0 &&
-             (j->payload = json_loads(PQgetvalue(r, 0, 3), 0, &jerr)) != NULL;
-    j->attempts = atoi(PQgetvalue(r, 0, 5));
-    j->not_due = strcmp(PQgetvalue(r, 0, 6), "t") == 0;
-    (void)str_copy(j->queue_id, sizeof(j->queue_id), PQgetvalue(r, 0, 7));
+    spool_job *j = spool_job_from_row(r, 0);
     PQclear(r);
-    if (!ok) {
-        log_error("spool_job_lock: malformed row");
-        spool_job_free(j);
+    if (j == NULL)
         return -1;
-    }
     *out = j;
     return 1;
+}
+
+int spool_job_lock_many(db_conn *c, const int64_t *ids, size_t n, spool_job **out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    if (n == 0)
+        return 0;
+    char *arr = spool_id_array(ids, n);
+    PGresult *r = db_queryv(c,
+        SPOOL_JOB_LOCK_COLUMNS "WHERE j.id = ANY($1::bigint[]) ORDER BY j.id"
+        " FOR UPDATE OF j SKIP LOCKED", 1, arr);
+    free(arr);
+    if (r == NULL) {
+        log_error("spool_job_lock_many failed", "error", db_conn_error(c));
+        return -1;
+    }
+    int rc = 0;
+    for (int k = 0; k < PQntuples(r) && rc == 0; k++) {
+        spool_job *j = spool_job_from_row(r, k);
+        if (j == NULL) {
+            rc = -1;
+            break;
+        }
+        size_t i = 0;
+        while (i < n && (ids[i] != j->id || out[i] != NULL))
+            i++;
+        if (i < n)
+            out[i] = j;
+        else
+            spool_job_free(j);          /* cannot happen: the ids asked for */
+    }
+    PQclear(r);
+    if (rc != 0)
+        for (size_t i = 0; i < n; i++) {
+            spool_job_free(out[i]);
+            out[i] = NULL;
+        }
+    return rc;
 }
 
 void spool_job_free(spool_job *j)
@@ -275,6 +344,24 @@ int spool_job_finish(db_conn *c, int64_t job_id, const char *state)
     int n = atoi(PQcmdTuples(r));
     PQclear(r);
     return n == 1 ? 0 : -1;
+}
+
+int spool_job_finish_many(db_conn *c, const int64_t *ids, size_t n, const char *state)
+{
+    if (n == 0)
+        return 0;
+    char *arr = spool_id_array(ids, n);
+    PGresult *r = db_queryv(c,
+        "UPDATE spool.jobs SET state = $2, updated_at = now() WHERE id = ANY($1::bigint[])",
+        2, arr, state);
+    free(arr);
+    if (r == NULL) {
+        log_error("spool_job_finish_many failed", "error", db_conn_error(c));
+        return -1;
+    }
+    long got = atol(PQcmdTuples(r));
+    PQclear(r);
+    return got == (long)n ? 0 : -1;
 }
 
 int spool_job_defer(db_conn *c, int64_t job_id, time_t due)

@@ -97,8 +97,14 @@ int64_t spool_job_create(db_conn *c, const char *stage, int64_t message_id,
 /* Locks a job (SELECT ... FOR UPDATE SKIP LOCKED). Returns 1 and *out when
  * locked, 0 when locked by someone else or missing, -1 on error. */
 int  spool_job_lock(db_conn *c, int64_t job_id, spool_job **out);
+/* Locks the jobs of ids at once, like spool_job_lock each: out[i] is the
+ * job of ids[i] (owned by the caller) or NULL when it is locked elsewhere
+ * or missing (an id given twice is filled at its first place only). 0, or -1 on a database error (all NULL). */
+int  spool_job_lock_many(db_conn *c, const int64_t *ids, size_t n, spool_job **out);
 void spool_job_free(spool_job *j);
 int  spool_job_finish(db_conn *c, int64_t job_id, const char *state /* "done"/"failed" */);
+/* spool_job_finish for n distinct jobs in one statement. 0 or -1. */
+int  spool_job_finish_many(db_conn *c, const int64_t *ids, size_t n, const char *state);
 /* Leaves the job pending, due at due, unpublished (the sweeper publishes it
  * when due). attempts is incremented. */
 int  spool_job_defer(db_conn *c, int64_t job_id, time_t due);

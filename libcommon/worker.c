@@ -15,6 +15,17 @@
  * claim_idle_ms; the thread backs off briefly so a broken database or peer
  * does not become a hot loop. No mutex is held while the handler runs.
  *
+ * Batches (worker_opts.batch_max > 1, the relay): after an entry arrives
+ * the thread takes up to batch_max - 1 more that are already waiting and
+ * runs them all in one transaction: BEGIN; lock them in one statement (a
+ * job locked elsewhere for an instant is left for the one-entry path after
+ * the batch); run the handler for each runnable one; record the verdicts
+ * (done and failed jobs in one statement each); one COMMIT; publish every output; XACK each. One WORKER_ERROR (or a
+ * failed commit) rolls the whole batch back and leaves every entry unacked:
+ * each is retried after claim_idle_ms, so a job of the batch whose remote
+ * side had already accepted it is delivered again (at-least-once, as after
+ * a crash).
+ *
  * The sweeper republishes runnable jobs that were never published, or whose
  * publication is older than stuck_seconds, every sweep_ms.
  */
@@ -40,6 +51,18 @@
 #define WORKER_SWEEP_ROUNDS   20
 #define WORKER_LOCK_RETRIES   3
 #define WORKER_LOCK_RETRY_MS  20
+#define WORKER_BATCH_MAX      64
+
+/* One entry of a batch (worker_batch_run). */
+typedef struct worker_item {
+    const jobq_entry   *e;          /* borrowed from the caller's array */
+    spool_job          *job;        /* owned; NULL when not locked */
+    const char         *skip;       /* static text: ack without running */
+    int                 single;     /* locked elsewhere: the one-entry path */
+    enum worker_verdict v;
+    double              seconds;    /* handler time */
+    char                queue_id[32];
+} worker_item;
 
 typedef struct worker_thread {
     struct worker_pool *pool;      /* the owner */
@@ -69,6 +92,11 @@ static void *worker_sweeper_main(void *arg);
 static int   worker_stopping(worker_pool *p);
 static void  worker_sleep(worker_pool *p, int ms);
 static int   worker_job_run(worker_pool *p, worker_thread *t, jobq *q, const jobq_entry *e);
+static int   worker_batch_run(worker_pool *p, worker_thread *t, jobq *q, const jobq_entry *es,
+                              int n);
+static const char *worker_skip_reason(const worker_pool *p, const spool_job *job);
+static int   worker_verdict_record(db_conn *c, const spool_job *job, enum worker_verdict v,
+                                   time_t retry_at);
 static void  worker_count(worker_pool *p, const char *verdict, double seconds);
 static double worker_now(void);
 
@@ -106,6 +134,10 @@ worker_pool *worker_pool_start(const worker_opts *o, char *err, size_t errlen)
         p->o.sweep_ms = 2000;
     if (p->o.stuck_seconds <= 0)
         p->o.stuck_seconds = 300;
+    if (p->o.batch_max <= 0)
+        p->o.batch_max = 1;
+    if (p->o.batch_max > WORKER_BATCH_MAX)
+        p->o.batch_max = WORKER_BATCH_MAX;
     atomic_init(&p->stop, 0);
     if (pthread_mutex_init(&p->mu, NULL) != 0 || pthread_cond_init(&p->cv, NULL) != 0)
         abort();
@@ -214,19 +246,31 @@ static void *worker_thread_main(void *arg)
     if (q == NULL)
         panic("worker: jobq_create failed after the URL was checked");
     int backoff = 0;
+    jobq_entry *es = xcalloc((size_t)p->o.batch_max, sizeof(*es));
     while (!worker_stopping(p)) {
-        jobq_entry e;
-        int r = jobq_read(q, p->stage, p->o.block_ms, p->o.claim_idle_ms, &e);
-        int failed = 0;
-        if (r < 0) {
-            failed = 1;
-        } else if (r > 0 && e.job_id <= 0) {
-            log_warn("malformed job entry, acknowledged and skipped", "stage", p->stage,
-                     "entry", e.entry_id);
-            (void)jobq_ack(q, p->stage, e.entry_id);
-        } else if (r > 0) {
-            failed = worker_job_run(p, t, q, &e) != 0;
+        int r = jobq_read(q, p->stage, p->o.block_ms, p->o.claim_idle_ms, &es[0]);
+        int failed = 0, n = r > 0 ? 1 : 0;
+        if (r > 0 && p->o.batch_max > 1) {
+            int more = jobq_read_more(q, p->stage, &es[1], p->o.batch_max - 1);
+            n += more > 0 ? more : 0;
         }
+        /* malformed entries are acknowledged and dropped from the batch */
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            if (es[i].job_id <= 0) {
+                log_warn("malformed job entry, acknowledged and skipped", "stage", p->stage,
+                         "entry", es[i].entry_id);
+                (void)jobq_ack(q, p->stage, es[i].entry_id);
+            } else {
+                es[k++] = es[i];
+            }
+        }
+        if (r < 0)
+            failed = 1;
+        else if (k == 1)
+            failed = worker_job_run(p, t, q, &es[0]) != 0;
+        else if (k > 1)
+            failed = worker_batch_run(p, t, q, es, k) != 0;
         if (failed) {
             backoff = backoff == 0 ? WORKER_BACKOFF_MIN_MS : backoff * 2;
             if (backoff > WORKER_BACKOFF_MAX_MS)
@@ -236,6 +280,7 @@ static void *worker_thread_main(void *arg)
             backoff = 0;
         }
     }
+    free(es);
     jobq_free(q);
     return NULL;
 }
@@ -295,14 +340,8 @@ static int worker_job_run(worker_pool *p, worker_thread *t, jobq *q, const jobq_
     const char *skip = NULL;
     if (lr == 0) {
         skip = "locked elsewhere or missing";
-    } else if (strcmp(job->state, "pending") != 0) {
-        skip = "not pending";
-    } else if (strcmp(job->stage, p->stage) != 0) {
-        skip = "job of another stage";
     } else {
-        /* Due and queue id come with the lock: one round trip less. */
-        if (job->not_due)
-            skip = "not due yet";
+        skip = worker_skip_reason(p, job);
         (void)str_copy(queue_id, sizeof(queue_id), job->queue_id);
     }
     if (skip != NULL) {
@@ -322,23 +361,11 @@ static int worker_job_run(worker_pool *p, worker_thread *t, jobq *q, const jobq_
     };
     enum worker_verdict v = p->o.handler(p->o.handler_arg, &ctx);
     int ok = 0;
-    switch (v) {
-    case WORKER_DONE:
-        ok = spool_job_finish(c, job->id, "done") == 0 && db_commit(c) == 0;
-        break;
-    case WORKER_FAILED:
-        ok = spool_job_finish(c, job->id, "failed") == 0 && db_commit(c) == 0;
-        break;
-    case WORKER_DEFER: {
-        time_t due = ctx.retry_at > 0 ? ctx.retry_at : time(NULL) + WORKER_DEFER_DEFAULT;
-        ok = spool_job_defer(c, job->id, due) == 0 && db_commit(c) == 0;
-        break;
-    }
-    case WORKER_ERROR:
-    default:
+    if (v == WORKER_DONE || v == WORKER_FAILED || v == WORKER_DEFER) {
+        ok = worker_verdict_record(c, job, v, ctx.retry_at) == 0 && db_commit(c) == 0;
+    } else {
         v = WORKER_ERROR;
         (void)db_rollback(c);
-        break;
     }
     const char *vname = worker_verdict_name(v);
     if (v != WORKER_ERROR && !ok) {
@@ -363,6 +390,151 @@ static int worker_job_run(worker_pool *p, worker_thread *t, jobq *q, const jobq_
     spool_job_free(job);
     worker_count(p, vname, worker_now() - t0);
     return v == WORKER_ERROR ? -1 : 0;
+}
+
+/* Why a locked job is not run (static text), or NULL to run it. */
+static const char *worker_skip_reason(const worker_pool *p, const spool_job *job)
+{
+    if (strcmp(job->state, "pending") != 0)
+        return "not pending";
+    if (strcmp(job->stage, p->stage) != 0)
+        return "job of another stage";
+    if (job->not_due)       /* due and queue id come with the lock */
+        return "not due yet";
+    return NULL;
+}
+
+/* Records a handler's verdict on the job, inside the open transaction. */
+static int worker_verdict_record(db_conn *c, const spool_job *job, enum worker_verdict v,
+                                 time_t retry_at)
+{
+    switch (v) {
+    case WORKER_DONE:
+        return spool_job_finish(c, job->id, "done");
+    case WORKER_FAILED:
+        return spool_job_finish(c, job->id, "failed");
+    case WORKER_DEFER:
+        return spool_job_defer(c, job->id, retry_at > 0 ? retry_at
+                                                        : time(NULL) + WORKER_DEFER_DEFAULT);
+    case WORKER_ERROR:
+        break;
+    }
+    return -1;
+}
+
+/* Processes n (> 1) entries in one transaction (see the top of the file).
+ * Returns 0 when the batch was settled, -1 when it was rolled back and
+ * left unacked. Entries whose job was locked elsewhere go through
+ * worker_job_run afterwards. */
+static int worker_batch_run(worker_pool *p, worker_thread *t, jobq *q, const jobq_entry *es,
+                            int n)
+{
+    char jid[24];
+    (void)snprintf(jid, sizeof(jid), "%" PRId64, es[0].job_id);
+    db_conn *c = db_pool_acquire(p->o.db, WORKER_ACQUIRE_MS);
+    if (c == NULL) {
+        log_error("no database connection for a batch", "stage", p->stage, "job_id", jid);
+        worker_count(p, "error", -1);
+        return -1;
+    }
+    if (db_begin(c) != 0) {
+        log_error("BEGIN failed", "stage", p->stage, "job_id", jid, "error", db_conn_error(c));
+        db_pool_release(p->o.db, c);
+        worker_count(p, "error", -1);
+        return -1;
+    }
+    worker_item *it = xcalloc((size_t)n, sizeof(*it));
+    int64_t *ids = xcalloc((size_t)n, sizeof(*ids));
+    spool_job **jobs = xcalloc((size_t)n, sizeof(*jobs));
+    size_t ndone = 0, nfailed = 0;
+    int64_t *done = xcalloc((size_t)n, sizeof(*done)), *fail = xcalloc((size_t)n, sizeof(*fail));
+    spool_jobs outputs = {0};
+    int failed = 0;
+    for (int i = 0; i < n; i++)
+        ids[i] = es[i].job_id;
+    if (spool_job_lock_many(c, ids, (size_t)n, jobs) != 0) {
+        log_error("cannot lock the jobs of a batch", "stage", p->stage, "job_id", jid,
+                  "error", db_conn_error(c));
+        failed = 1;
+    }
+    for (int i = 0; i < n && !failed; i++) {
+        it[i].e = &es[i];
+        it[i].job = jobs[i];
+        if (it[i].job == NULL) {
+            it[i].single = 1;
+        } else {
+            it[i].skip = worker_skip_reason(p, it[i].job);
+            (void)str_copy(it[i].queue_id, sizeof(it[i].queue_id), it[i].job->queue_id);
+        }
+    }
+    for (int i = 0; i < n && !failed; i++) {
+        if (it[i].single || it[i].skip != NULL)
+            continue;
+        worker_job_ctx ctx = {
+            .db = c, .job = it[i].job, .outputs = &outputs, .retry_at = 0,
+            .thread_no = t->no,
+        };
+        double h0 = worker_now();
+        it[i].v = p->o.handler(p->o.handler_arg, &ctx);
+        it[i].seconds = worker_now() - h0;
+        (void)snprintf(jid, sizeof(jid), "%" PRId64, it[i].job->id);
+        if (it[i].v == WORKER_ERROR) {
+            log_error("job failed transiently, its batch will retry", "stage", p->stage,
+                      "job_id", jid, "queue_id", it[i].queue_id);
+            failed = 1;
+        } else if (it[i].v == WORKER_DONE) {
+            done[ndone++] = it[i].job->id;         /* finished together below */
+        } else if (it[i].v == WORKER_FAILED) {
+            fail[nfailed++] = it[i].job->id;
+        } else if (worker_verdict_record(c, it[i].job, it[i].v, ctx.retry_at) != 0) {
+            log_error("cannot record the job's verdict, its batch will retry",
+                      "stage", p->stage, "job_id", jid, "queue_id", it[i].queue_id,
+                      "verdict", worker_verdict_name(it[i].v), "error", db_conn_error(c));
+            failed = 1;
+        }
+    }
+    if (!failed && (spool_job_finish_many(c, done, ndone, "done") != 0 ||
+                    spool_job_finish_many(c, fail, nfailed, "failed") != 0)) {
+        log_error("cannot record the verdicts of a batch, will retry", "stage", p->stage,
+                  "error", db_conn_error(c));
+        failed = 1;
+    }
+    if (!failed && db_commit(c) != 0) {
+        log_error("COMMIT of a batch failed, will retry", "stage", p->stage,
+                  "error", db_conn_error(c));
+        failed = 1;
+    }
+    if (failed) {
+        (void)db_rollback(c);
+    } else {
+        worker_publish(q, c, &outputs);
+    }
+    db_pool_release(p->o.db, c);
+    for (int i = 0; i < n; i++) {
+        if (it[i].job == NULL)
+            it[i].job = jobs[i];     /* locked but not looked at (lock failed) */
+        if (!failed && !it[i].single) {
+            (void)jobq_ack(q, p->stage, es[i].entry_id);
+            if (it[i].skip != NULL)
+                worker_count(p, "skipped", -1);
+            else
+                worker_count(p, worker_verdict_name(it[i].v), it[i].seconds);
+        } else if (failed && it[i].job != NULL && it[i].skip == NULL) {
+            worker_count(p, "error", -1);
+        }
+        spool_job_free(it[i].job);
+    }
+    spool_jobs_release(&outputs);
+    /* the ones locked elsewhere for an instant: alone, with the lock retries */
+    for (int i = 0; i < n && !failed; i++)
+        if (it[i].single)
+            (void)worker_job_run(p, t, q, &es[i]);
+    free(it);
+    free(ids);
+    free(jobs);
+    free(done);
+    free(fail);
+    return failed ? -1 : 0;
 }
 
 /* ---- the sweeper ---- */

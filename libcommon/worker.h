@@ -55,6 +55,7 @@ typedef struct worker_opts {
     long        claim_idle_ms;    /* XAUTOCLAIM min idle, default 60000 */
     int         sweep_ms;         /* default 2000 */
     int         stuck_seconds;    /* default 300 */
+    int         batch_max;        /* entries per transaction, default 1 (max 64) */
     worker_handler handler;
     void       *handler_arg;
     shutdown_state   *shutdown;   /* borrowed */

@@ -11,6 +11,9 @@
  * 2 of the other stages (MAILYARD_WORKER_THREADS overrides; docs/relay.md
  * "Performance"). */
 #define RELAY_WORKER_THREADS_DEFAULT 8
+/* Jobs per transaction (MAILYARD_JOB_BATCH): one commit for several
+ * deliveries when the queue is long (docs/relay.md "Performance"). */
+#define RELAY_JOB_BATCH_DEFAULT 8
 
 int main(int argc, char **argv)
 {
@@ -22,7 +25,7 @@ int main(int argc, char **argv)
     if (relay_state_init(&st, &svc) != 0 || relay_api_register(&svc, &st) != 0 ||
         relay_api_dkim_register(&svc, &st) != 0 || relay_tlsrpt_api_register(&svc, &st) != 0 ||
         service_add_worker_n(&svc, "relay", relay_job_handle, &st,
-                             RELAY_WORKER_THREADS_DEFAULT) != 0) {
+                             RELAY_WORKER_THREADS_DEFAULT, RELAY_JOB_BATCH_DEFAULT) != 0) {
         relay_state_free(&st);
         service_cleanup(&svc);
         return 1;

@@ -114,17 +114,14 @@ typedef struct relay_row {
     char   *last_reply;  /* owned; NULL before the first failed attempt */
 } relay_row;
 
-int  relay_db_insert_rcpts(db_conn *c, const spool_job *job, const spool_message *msg,
-                           const char *mail_from, const char *const *rcpts, size_t n);
-/* Pending rows of the job that are due, locked; *rows owned by caller
- * (relay_db_rows_free). Returns the count or -1. */
-int  relay_db_load_due(db_conn *c, int64_t job_id, long max_age, relay_row **rows);
+/* Inserts the job's rows (idempotent) and returns the due pending ones,
+ * locked; *rows owned by caller (relay_db_rows_free). *unloaded_open: the
+ * job's other open rows (not due, or held), -1 when no row came back.
+ * Returns the count or -1. */
+int  relay_db_insert_load_due(db_conn *c, const spool_job *job, const spool_message *msg,
+                              const char *mail_from, const char *const *rcpts, size_t n,
+                              long max_age, relay_row **rows, long *unloaded_open);
 void relay_db_rows_free(relay_row *rows, size_t n);
-/* state "delivered" / "bounced" / "pending" (deferred: next_attempt_at
- * = now + delay seconds, but never later than created_at + max_age, so an
- * expiring row is bounced on time). host "" is stored as NULL. */
-int  relay_db_update(db_conn *c, int64_t id, const char *state, int attempts,
-                     long delay, long max_age, const char *reply, const char *host);
 /* relay_db_wait.c: leaves a pending row untried for wait_s seconds (its
  * destination's rate limit) with the reason; attempts and last reply stay. */
 int  relay_db_wait(db_conn *c, int64_t id, long wait_s, long max_age, const char *reason);

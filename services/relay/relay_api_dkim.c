@@ -144,6 +144,7 @@ static void api_keys_create(void *arg, const http_request *req, http_response *r
         http_reply_error(resp, 500, "internal", "selector too long");
     else if (api_new_key(c, domain, sel, algorithm, resp, &key) == 0)
         http_reply_json(resp, 201, key);
+    relay_dkim_cache_touch(st->dkim);   /* even a failed change may have written */
     db_pool_release(st->db, c);
 }
 
@@ -184,6 +185,7 @@ static void api_keys_rotate(void *arg, const http_request *req, http_response *r
                                              k1, k2));
     json_decref(k1);
     json_decref(k2);
+    relay_dkim_cache_touch(st->dkim);   /* even a failed change may have written */
     db_pool_release(st->db, c);
 }
 
@@ -220,6 +222,7 @@ static void api_keys_retire(void *arg, const http_request *req, http_response *r
     }
     if (r != NULL)
         PQclear(r);
+    relay_dkim_cache_touch(st->dkim);   /* even a failed change may have written */
     db_pool_release(st->db, c);
 }
 

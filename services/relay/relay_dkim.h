@@ -59,6 +59,9 @@ typedef struct relay_dkim_cache relay_dkim_cache;
 
 relay_dkim_cache *relay_dkim_cache_create(void);
 void              relay_dkim_cache_free(relay_dkim_cache *cache);   /* accepts NULL */
+/* The keys changed (this process's API): the next snapshot_get checks the
+ * table instead of trusting the snapshot for up to a second. */
+void              relay_dkim_cache_touch(relay_dkim_cache *cache);
 
 /* relay_dkim_files.c: keys from files <domain>.<selector>.key. */
 #define RELAY_DKIM_FILES_MAX 1000

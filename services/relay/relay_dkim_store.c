@@ -3,10 +3,14 @@
  * keys, and the per-process cache of the active keys used for signing.
  *
  * The cache is an immutable, reference-counted snapshot of every active
- * key. Each relay_dkim_snapshot_get() asks the table for a cheap version
- * (count, highest id, number retired); when it differs from the snapshot's,
- * the active keys are loaded anew and swapped in under the mutex. Readers
- * keep their reference while signing, so a swap never frees a key in use.
+ * key. relay_dkim_snapshot_get() asks the table for a cheap version
+ * (count, highest id, number retired) at most every STORE_RECHECK_MS (one
+ * query per message was a tenth of the relay's statements); when it
+ * differs from the snapshot's, the active keys are loaded anew and swapped
+ * in under the mutex. This process's key API calls relay_dkim_cache_touch()
+ * after each change, so its own changes apply to the next message; another
+ * replica's within STORE_RECHECK_MS. Readers keep their reference while
+ * signing, so a swap never frees a key in use.
  *
  * The cache (relay_dkim_cache) is owned by the relay state
  * (relay_state.dkim); its mutex guards the current snapshot and every
@@ -19,6 +23,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <strings.h>
 
@@ -29,10 +34,13 @@
 
 #define STORE_VERSION_MAX 96
 #define STORE_KEYS_MAX    10000
+#define STORE_RECHECK_MS  1000
 
 struct relay_dkim_cache {
     pthread_mutex_t      mu;
     relay_dkim_snapshot *current;              /* guarded by mu; one reference */
+    long long            checked_ms;           /* guarded by mu; monotonic ms of the
+                                                  last version check, 0: check now */
     const relay_dkim_files *files;             /* borrowed, immutable; may be NULL */
 };
 
@@ -58,6 +66,21 @@ static const char SQL_INSERT[] =
 static relay_dkim_snapshot *store_load(relay_dkim_cache *cache, db_conn *c,
                                        const char *version);
 static void store_snapshot_free(relay_dkim_snapshot *s);
+static long long store_now_ms(void);
+
+static long long store_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void relay_dkim_cache_touch(relay_dkim_cache *cache)
+{
+    pthread_mutex_lock(&cache->mu);
+    cache->checked_ms = 0;
+    pthread_mutex_unlock(&cache->mu);
+}
 
 relay_dkim_cache *relay_dkim_cache_create(void)
 {
@@ -83,6 +106,18 @@ void relay_dkim_cache_set_files(relay_dkim_cache *cache, const relay_dkim_files 
 
 relay_dkim_snapshot *relay_dkim_snapshot_get(relay_dkim_cache *cache, db_conn *c)
 {
+    long long now = store_now_ms();
+    relay_dkim_snapshot *fresh = NULL;
+    pthread_mutex_lock(&cache->mu);
+    if (cache->current != NULL && cache->checked_ms != 0 &&
+        now - cache->checked_ms < STORE_RECHECK_MS) {
+        fresh = cache->current;
+        fresh->refs++;
+    }
+    pthread_mutex_unlock(&cache->mu);
+    if (fresh != NULL)
+        return fresh;
+
     PGresult *r = db_queryv(c, SQL_VERSION, 0, NULL);
     if (r == NULL || PQntuples(r) != 1) {
         log_error("dkim key version query failed", "error", db_conn_error(c));
@@ -99,6 +134,7 @@ relay_dkim_snapshot *relay_dkim_snapshot_get(relay_dkim_cache *cache, db_conn *c
     if (cache->current != NULL && strcmp(cache->current->version, version) == 0) {
         s = cache->current;
         s->refs++;
+        cache->checked_ms = now;
     }
     pthread_mutex_unlock(&cache->mu);
     if (s != NULL)
@@ -110,6 +146,7 @@ relay_dkim_snapshot *relay_dkim_snapshot_get(relay_dkim_cache *cache, db_conn *c
     pthread_mutex_lock(&cache->mu);
     relay_dkim_snapshot *old = cache->current;
     cache->current = s;
+    cache->checked_ms = now;
     s->refs += 2;                  /* the cache's and the caller's */
     int free_old = old != NULL && --old->refs == 0;
     pthread_mutex_unlock(&cache->mu);

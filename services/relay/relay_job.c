@@ -105,9 +105,9 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
         log_error("cannot load the message", "job_id", jid);
         goto out;
     }
-    if (relay_db_insert_rcpts(ctx->db, job, msg, mail_from, rcpts, nvalid) != 0)
-        goto out;
-    nrows = relay_db_load_due(ctx->db, job->id, st->max_age, &rows);
+    long unloaded_open = -1;
+    nrows = relay_db_insert_load_due(ctx->db, job, msg, mail_from, rcpts, nvalid, st->max_age,
+                                     &rows, &unloaded_open);
     if (nrows < 0)
         goto out;
 
@@ -179,10 +179,16 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
         goto out;
     }
 
-    /* 4b. The recipients still to do (pending or held). */
+    /* 4b. The recipients still to do (pending or held): none when no other
+     * row was open and every attempted one ended (no question to ask). */
     long npending = 0;
     time_t earliest = 0;
-    if (relay_db_job_pending(ctx->db, job->id, &npending, &earliest) != 0)
+    int left = 0;
+    for (int i = 0; i < nrows; i++)
+        if (oc[i].wait_s > 0 || (oc[i].code / 100 == 4 && !rows[i].expired))
+            left++;
+    if ((unloaded_open != 0 || left > 0) &&
+        relay_db_job_pending(ctx->db, job->id, &npending, &earliest) != 0)
         goto out;
 
     /* 4c. One delay warning per recipient deferred for long enough; only
@@ -208,8 +214,8 @@ out:
     return verdict;
 }
 
-/* Updates the row, adds the recipient's report to nt (as its NOTIFY
- * asks), appends the trace event and counts the metric. */
+/* Adds the recipient's report to nt (as its NOTIFY asks), updates the row
+ * with its trace event (one statement) and counts the metric. */
 static int job_record(relay_state *st, worker_job_ctx *ctx, const spool_message *msg,
                       const relay_row *row, const relay_outcome *o, const relay_dsnp *dp,
                       relay_notify *nt)
@@ -245,8 +251,6 @@ static int job_record(relay_state *st, worker_job_ctx *ctx, const spool_message 
         if (!row->expired)
             attempts++;
     }
-    if (relay_db_record(ctx->db, row->id, state, attempts, delay, st->max_age, o) != 0)
-        return -1;
     json_t *d = json_pack("{s:s, s:s, s:s, s:i}", "rcpt", row->rcpt, "reply", o->reply,
                           "status", o->status, "attempts", attempts);
     if (d == NULL)   /* not UTF-8 (cannot happen for replies: relay_reply cleans them) */
@@ -275,9 +279,10 @@ static int job_record(relay_state *st, worker_job_ctx *ctx, const spool_message 
         if (report != NULL)
             json_object_set_new(d, "dsn", json_string(report));
     }
-    int ev = spool_event(ctx->db, msg->id, ctx->job->id, "relay", event, d);
+    int rec = relay_db_record(ctx->db, row->id, state, attempts, delay, st->max_age, o,
+                              msg->id, ctx->job->id, event, d);
     json_decref(d);
-    if (ev != 0)
+    if (rec != 0)
         return -1;
     metrics_counter_inc(st->m_deliveries, event);
     log_info(event, "queue_id", msg->queue_id, "rcpt", row->rcpt, "reply", o->reply,

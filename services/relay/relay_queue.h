@@ -25,10 +25,15 @@
 /* Queue ids are [0-9A-Z]{12} (spool_queue_id_new); accept alnum < 32. */
 #define RELAY_QUEUE_ID_MAX 31
 
-/* Like relay_db_update() (relay.h) but with the whole outcome, so the
- * attempt log keeps the TLS version, cipher and verification result. */
+/* Records an outcome on a row: state "delivered" / "bounced" / "pending"
+ * (deferred: next_attempt_at = now + delay seconds, but never later than
+ * created_at + max_age, so an expiring row is bounced on time), the
+ * attempt with its TLS version, cipher and verification result, and the
+ * trace event (event, detail) of the message and job, in one statement.
+ * o->host "" is stored as NULL. */
 int  relay_db_record(db_conn *c, int64_t id, const char *state, int attempts, long delay,
-                     long max_age, const relay_outcome *o);
+                     long max_age, const relay_outcome *o, int64_t message_id,
+                     int64_t job_id, const char *event, const json_t *detail);
 
 /* relay_queue_act.c: POST /v1/queue/flush and /v1/queue/{qid}/{action};
  * relay_queue_summary.c: GET /v1/queue/summary. Registered by

@@ -237,6 +237,42 @@ static void test_jobs(void **state)
     assert_int_equal(claimed.n, 5);
     spool_jobs_release(&claimed);
 
+    /* Several at once: locked ones and missing ones come back NULL, a
+     * repeated id is filled once; finish_many needs every job. */
+    assert_int_equal(db_begin(a), 0);
+    int64_t m1 = spool_job_create(a, "t3", f->msg_id, NULL, 0, NULL);
+    int64_t m2 = spool_job_create(a, "t3", f->msg_id, NULL, 0, NULL);
+    int64_t m3 = spool_job_create(a, "t3", f->msg_id, NULL, 0, NULL);
+    assert_int_equal(db_commit(a), 0);
+    assert_int_equal(db_begin(b), 0);
+    assert_int_equal(spool_job_lock(b, m2, &jb), 1);                /* b holds m2 */
+    spool_job_free(jb);
+    assert_int_equal(db_begin(a), 0);
+    int64_t many[5] = { m3, m2, 424242, m1, m3 };
+    spool_job *got[5];
+    assert_int_equal(spool_job_lock_many(a, many, 5, got), 0);
+    assert_non_null(got[0]);
+    assert_int_equal(got[0]->id, m3);
+    assert_null(got[1]);                                             /* locked by b */
+    assert_null(got[2]);                                             /* missing */
+    assert_non_null(got[3]);
+    assert_int_equal(got[3]->id, m1);
+    assert_string_equal(got[3]->state, "pending");
+    assert_string_equal(got[3]->stage, "t3");
+    assert_null(got[4]);                                             /* repeated */
+    for (int i = 0; i < 5; i++)
+        spool_job_free(got[i]);
+    int64_t fin[2] = { m1, m3 };
+    assert_int_equal(spool_job_finish_many(a, fin, 2, "done"), 0);
+    int64_t bad[2] = { m1, 424242 };
+    assert_int_equal(spool_job_finish_many(a, bad, 2, "done"), -1);
+    assert_int_equal(spool_job_finish_many(a, bad, 0, "done"), 0);
+    assert_int_equal(db_commit(a), 0);
+    assert_int_equal(db_rollback(b), 0);
+    snprintf(sql, sizeof(sql), "SELECT string_agg(state, ',' ORDER BY id) FROM spool.jobs"
+             " WHERE stage = 't3'");
+    assert_q(a, sql, "done,pending,done");
+
     /* Events. */
     json_t *det = json_pack("{s:i}", "n", 3);
     assert_int_equal(spool_event(a, f->msg_id, j1, "test", "expanded", det), 0);

@@ -173,20 +173,26 @@ static int64_t make_job(wk_fixture *f, const char *stage, const char *payload, i
     return id;
 }
 
-static worker_pool *start(wk_fixture *f, const char *stage, int threads, long claim_idle_ms,
-                          int stuck_seconds)
+static worker_pool *start_batch(wk_fixture *f, const char *stage, int threads,
+                                long claim_idle_ms, int stuck_seconds, int batch_max)
 {
     worker_opts o = {
         .stage = stage, .threads = threads, .db = f->pool, .redis_url = f->url,
         .consumer = "test", .block_ms = 100, .claim_idle_ms = claim_idle_ms,
         .sweep_ms = 200, .stuck_seconds = stuck_seconds, .handler = handler,
-        .handler_arg = &f->rec, .metrics = f->metrics,
+        .handler_arg = &f->rec, .metrics = f->metrics, .batch_max = batch_max,
     };
     char err[256];
     worker_pool *p = worker_pool_start(&o, err, sizeof(err));
     if (p == NULL)
         fail_msg("worker_pool_start: %s", err);
     return p;
+}
+
+static worker_pool *start(wk_fixture *f, const char *stage, int threads, long claim_idle_ms,
+                          int stuck_seconds)
+{
+    return start_batch(f, stage, threads, claim_idle_ms, stuck_seconds, 1);
 }
 
 static int setup(void **state)
@@ -337,6 +343,54 @@ static void test_error_is_retried(void **state)
     worker_pool_stop(p);
 }
 
+/* Several waiting entries in one transaction: each job is handled once,
+ * failed and done verdicts and outputs recorded, a duplicate entry in the
+ * same batch skipped, every entry acked. */
+static void test_batch(void **state)
+{
+    wk_fixture *f = *state;
+    int64_t ids[12];
+    /* published before any consumer reads: they are all waiting at once */
+    for (int i = 0; i < 10; i++)
+        ids[i] = make_job(f, "w5", i == 3 ? "{\"verdict\":\"failed\"}"
+                                  : i == 5 ? "{\"verdict\":\"done\",\"out\":\"w5out\"}"
+                                  : "{\"verdict\":\"done\"}", 1);
+    assert_int_equal(jobq_publish(f->producer, "w5", ids[1]), 0);      /* duplicate */
+    worker_pool *p = start_batch(f, "w5", 1, 60000, 300, 8);
+    for (int i = 0; i < 10; i++)
+        assert_true(wait_sql(f, STATE_SQL, ids[i], i == 3 ? "failed" : "done", 8000));
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(calls(&f->rec, ids[i]), 1);
+    char *v = q1(f, "SELECT count(*) || ',' || bool_and(published_at IS NOT NULL)"
+                 " FROM spool.jobs WHERE stage = 'w5out' AND message_id = %" PRId64, f->msg_id);
+    assert_string_equal(v, "1,true");
+    free(v);
+    for (int i = 0; i < 40 && group_pending(f, "w5") != 0; i++)
+        usleep(50000);
+    assert_int_equal(group_pending(f, "w5"), 0);
+    worker_pool_stop(p);
+
+    /* One transient error rolls the whole batch back: every job of it is
+     * handled again and its outputs exist exactly once. */
+    for (int i = 0; i < 4; i++)
+        ids[i] = make_job(f, "w6", i == 2 ? "{\"verdict\":\"done\",\"fail_first\":1,"
+                                            "\"out\":\"w6out\"}"
+                                          : "{\"verdict\":\"done\",\"out\":\"w6out\"}", 1);
+    p = start_batch(f, "w6", 1, 500, 300, 8);
+    for (int i = 0; i < 4; i++)
+        assert_true(wait_sql(f, STATE_SQL, ids[i], "done", 8000));
+    assert_int_equal(calls(&f->rec, ids[2]), 2);
+    assert_int_equal(calls(&f->rec, ids[0]), 2);    /* ran before the error, rolled back */
+    v = q1(f, "SELECT count(*) FROM spool.jobs WHERE stage = 'w6out' AND message_id = %" PRId64,
+           f->msg_id);
+    assert_string_equal(v, "4");
+    free(v);
+    for (int i = 0; i < 40 && group_pending(f, "w6") != 0; i++)
+        usleep(50000);
+    assert_int_equal(group_pending(f, "w6"), 0);
+    worker_pool_stop(p);
+}
+
 static void test_sweeper_after_flush(void **state)
 {
     wk_fixture *f = *state;
@@ -389,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_defer_then_sweeper),
         cmocka_unit_test(test_error_is_retried),
         cmocka_unit_test(test_sweeper_after_flush),
+        cmocka_unit_test(test_batch),
         cmocka_unit_test(test_bad_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
