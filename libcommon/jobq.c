@@ -151,6 +151,30 @@ int jobq_ack(jobq *q, const char *stage, const char *entry_id)
     return ok ? 0 : -1;
 }
 
+int jobq_ack_many(jobq *q, const char *stage, const char *const *entry_ids, int n)
+{
+    char key[96];
+    if (n <= 0)
+        return 0;
+    if (jobq_key(key, sizeof(key), stage) != 0)
+        return -1;
+    const char **argv = xcalloc((size_t)n + 3, sizeof(*argv));
+    argv[0] = "XACK";
+    argv[1] = key;
+    argv[2] = stage;
+    for (int i = 0; i < n; i++)
+        argv[3 + i] = entry_ids[i];
+    redisReply *r = jobq_cmd(q, JOBQ_COMMAND_TIMEOUT_MS, n + 3, argv);
+    free(argv);
+    int ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
+    if (r != NULL && !ok)
+        log_warn("jobq: XACK failed", "stage", stage,
+                 "error", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    if (r != NULL)
+        freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
 int jobq_read(jobq *q, const char *stage, int block_ms, long claim_idle_ms, jobq_entry *e)
 {
     char key[96], idle[24], block[24];

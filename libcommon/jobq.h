@@ -46,6 +46,8 @@ int   jobq_read(jobq *q, const char *stage, int block_ms, long claim_idle_ms,
  * 0 when none, -1 on error. */
 int   jobq_read_more(jobq *q, const char *stage, jobq_entry *e, int max);
 int   jobq_ack(jobq *q, const char *stage, const char *entry_id);
+/* XACK of n entries in one command. 0 or -1. */
+int   jobq_ack_many(jobq *q, const char *stage, const char *const *entry_ids, int n);
 
 /* Runs one command on q's connection (connecting first if needed), for
  * code that needs Redis beyond the job protocol (mx's rate limits). Waits

@@ -20,8 +20,9 @@
  * runs them all in one transaction: BEGIN; lock them in one statement (a
  * job locked elsewhere for an instant is left for the one-entry path after
  * the batch); run the handler for each runnable one; record the verdicts
- * (done and failed jobs in one statement each); one COMMIT; publish every output; XACK each. One WORKER_ERROR (or a
- * failed commit) rolls the whole batch back and leaves every entry unacked:
+ * (done and failed jobs in one statement each); one COMMIT; publish every
+ * output; one XACK for all. One WORKER_ERROR (or a failed commit) rolls
+ * the whole batch back and leaves every entry unacked:
  * each is retried after claim_idle_ms, so a job of the batch whose remote
  * side had already accepted it is delivered again (at-least-once, as after
  * a crash).
@@ -510,11 +511,13 @@ static int worker_batch_run(worker_pool *p, worker_thread *t, jobq *q, const job
         worker_publish(q, c, &outputs);
     }
     db_pool_release(p->o.db, c);
+    const char **acks = xcalloc((size_t)n, sizeof(*acks));
+    int nacks = 0;
     for (int i = 0; i < n; i++) {
         if (it[i].job == NULL)
             it[i].job = jobs[i];     /* locked but not looked at (lock failed) */
         if (!failed && !it[i].single) {
-            (void)jobq_ack(q, p->stage, es[i].entry_id);
+            acks[nacks++] = es[i].entry_id;
             if (it[i].skip != NULL)
                 worker_count(p, "skipped", -1);
             else
@@ -524,6 +527,8 @@ static int worker_batch_run(worker_pool *p, worker_thread *t, jobq *q, const job
         }
         spool_job_free(it[i].job);
     }
+    (void)jobq_ack_many(q, p->stage, acks, nacks);
+    free(acks);
     spool_jobs_release(&outputs);
     /* the ones locked elsewhere for an instant: alone, with the lock retries */
     for (int i = 0; i < n && !failed; i++)

@@ -114,13 +114,22 @@ typedef struct relay_row {
     char   *last_reply;  /* owned; NULL before the first failed attempt */
 } relay_row;
 
-/* Inserts the job's rows (idempotent) and returns the due pending ones,
- * locked; *rows owned by caller (relay_db_rows_free). *unloaded_open: the
- * job's other open rows (not due, or held), -1 when no row came back.
- * Returns the count or -1. */
-int  relay_db_insert_load_due(db_conn *c, const spool_job *job, const spool_message *msg,
-                              const char *mail_from, const char *const *rcpts, size_t n,
-                              long max_age, relay_row **rows, long *unloaded_open);
+/* The job's due pending rows, locked; *rows owned by caller
+ * (relay_db_rows_free). *total: all the job's rows (0: never attempted);
+ * *unloaded_open: its other open rows (not due, or held). Returns the
+ * count or -1. */
+int  relay_db_load_due(db_conn *c, int64_t job_id, long max_age, relay_row **rows,
+                       long *unloaded_open, long *total);
+/* In-memory rows (id 0) for a job never attempted: one per distinct
+ * recipient, in payload order; *rows owned by caller. Returns the count. */
+int  relay_db_new_rows(const char *const *rcpts, size_t n, relay_row **rows);
+/* Inserts such a row with its first outcome (state, attempts, delay and o
+ * as relay_db_record; o NULL and event NULL: a plain pending row, no
+ * attempt, no event) and sets row->id. 0 or -1. */
+int  relay_db_insert_row(db_conn *c, const spool_job *job, const spool_message *msg,
+                         const char *mail_from, relay_row *row, const char *state,
+                         int attempts, long delay, long max_age, const relay_outcome *o,
+                         const char *event, const json_t *detail);
 void relay_db_rows_free(relay_row *rows, size_t n);
 /* relay_db_wait.c: leaves a pending row untried for wait_s seconds (its
  * destination's rate limit) with the reason; attempts and last reply stay. */

@@ -3,7 +3,8 @@
  * {"mail_from": sender, "rcpts": [addr, ...]} into relay.deliveries rows
  * (idempotently), attempts every due pending row of the job (one SMTP
  * transaction per domain, up to RELAY_RCPTS_PER_TXN recipients each),
- * records each outcome (row, trace event, metric), queues one DSN for the
+ * records each outcome (row, trace event, metric; a job's first attempt
+ * inserts its rows only then, with the outcome), queues one DSN for the
  * recipients that bounced (and success DSNs), honouring each recipient's
  * RFC 3461 parameters (relay_dsnp.h, relay_notify.h), and tells the worker
  * loop whether the job is done or when to come back.
@@ -49,8 +50,8 @@ static void job_mark_expired(relay_outcome *o, const relay_row *row);
 static void job_mark_waiting(relay_outcome *o, size_t n, long wait, const char *why);
 static double job_now(void);
 static int  job_record(relay_state *st, worker_job_ctx *ctx, const spool_message *msg,
-                       const relay_row *row, const relay_outcome *o, const relay_dsnp *dp,
-                       relay_notify *nt);
+                       const char *mail_from, relay_row *row, const relay_outcome *o,
+                       const relay_dsnp *dp, relay_notify *nt);
 
 typedef struct job_item {
     size_t      row;      /* index into rows */
@@ -105,11 +106,14 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
         log_error("cannot load the message", "job_id", jid);
         goto out;
     }
-    long unloaded_open = -1;
-    nrows = relay_db_insert_load_due(ctx->db, job, msg, mail_from, rcpts, nvalid, st->max_age,
-                                     &rows, &unloaded_open);
+    long unloaded_open = -1, total = -1;
+    nrows = relay_db_load_due(ctx->db, job->id, st->max_age, &rows, &unloaded_open, &total);
     if (nrows < 0)
         goto out;
+    if (total == 0) {        /* never attempted: rows are inserted with their outcome */
+        nrows = relay_db_new_rows(rcpts, nvalid, &rows);
+        unloaded_open = 0;
+    }
 
     /* 2b. ARC seal and DKIM signatures: the last change before it leaves. */
     if (nrows > 0 && relay_sign_message(st, ctx, msg, mail_from) != 0)
@@ -172,7 +176,7 @@ enum worker_verdict relay_job_handle(void *arg, worker_job_ctx *ctx)
     /* 4. Record outcomes; collect the reports: one DSN per action. */
     nt = relay_notify_create();
     for (int i = 0; i < nrows; i++)
-        if (job_record(st, ctx, msg, &rows[i], &oc[i], &dp[i], nt) != 0)
+        if (job_record(st, ctx, msg, mail_from, &rows[i], &oc[i], &dp[i], nt) != 0)
             goto out;
     if (relay_notify_queue(nt, ctx->db, st->hostname, msg, mail_from, ctx->outputs) != 0) {
         log_error("queueing a DSN failed", "job_id", jid, "queue_id", msg->queue_id);
@@ -217,14 +221,18 @@ out:
 /* Adds the recipient's report to nt (as its NOTIFY asks), updates the row
  * with its trace event (one statement) and counts the metric. */
 static int job_record(relay_state *st, worker_job_ctx *ctx, const spool_message *msg,
-                      const relay_row *row, const relay_outcome *o, const relay_dsnp *dp,
-                      relay_notify *nt)
+                      const char *mail_from, relay_row *row, const relay_outcome *o,
+                      const relay_dsnp *dp, relay_notify *nt)
 {
     const char *state, *event;
     long delay = 0;
     int attempts = row->attempts;
 
     if (o->wait_s > 0) {      /* not tried: its destination's rate limit */
+        if (row->id == 0 &&   /* a new row: a plain pending one first */
+            relay_db_insert_row(ctx->db, ctx->job, msg, mail_from, row, "pending", 0, 0,
+                                st->max_age, NULL, NULL, NULL) != 0)
+            return -1;
         if (relay_db_wait(ctx->db, row->id, o->wait_s, st->max_age, o->reply) != 0)
             return -1;
         json_t *w = json_pack("{s:s, s:s, s:I}", "rcpt", row->rcpt, "reason", o->reply,
@@ -279,8 +287,11 @@ static int job_record(relay_state *st, worker_job_ctx *ctx, const spool_message 
         if (report != NULL)
             json_object_set_new(d, "dsn", json_string(report));
     }
-    int rec = relay_db_record(ctx->db, row->id, state, attempts, delay, st->max_age, o,
-                              msg->id, ctx->job->id, event, d);
+    int rec = row->id == 0
+        ? relay_db_insert_row(ctx->db, ctx->job, msg, mail_from, row, state, attempts, delay,
+                              st->max_age, o, event, d)
+        : relay_db_record(ctx->db, row->id, state, attempts, delay, st->max_age, o,
+                          msg->id, ctx->job->id, event, d);
     json_decref(d);
     if (rec != 0)
         return -1;

@@ -145,6 +145,30 @@ static void test_publish_read_ack(void **state)
     assert_int_equal(e.job_id, 0);
     assert_int_equal(jobq_ack(q, "s1", e.entry_id), 0);
     assert_int_equal(pending(f, "s1", NULL), 0);
+
+    /* A batch: one read, then what is waiting (not more than asked, no
+     * blocking when nothing is), one XACK for all. */
+    for (int i = 10; i < 14; i++)
+        assert_int_equal(jobq_publish(q, "s1", i), 0);
+    jobq_entry b[4];
+    assert_int_equal(jobq_read(q, "s1", 100, 60000, &b[0]), 1);
+    assert_int_equal(b[0].job_id, 10);
+    assert_int_equal(jobq_read_more(q, "s1", &b[1], 2), 2);
+    assert_int_equal(b[1].job_id, 11);
+    assert_int_equal(b[2].job_id, 12);
+    assert_int_equal(jobq_read_more(q, "s1", &b[3], 1), 1);
+    assert_int_equal(b[3].job_id, 13);
+    t0 = now_ms();
+    assert_int_equal(jobq_read_more(q, "s1", &e, 3), 0);
+    assert_true(now_ms() - t0 < 1000);
+    assert_int_equal(pending(f, "s1", "c1"), 4);
+    const char *ids[3] = { b[0].entry_id, b[1].entry_id, b[3].entry_id };
+    assert_int_equal(jobq_ack_many(q, "s1", ids, 3), 0);
+    assert_int_equal(pending(f, "s1", NULL), 1);              /* b[2] left */
+    assert_int_equal(jobq_ack_many(q, "s1", ids, 0), 0);
+    ids[0] = b[2].entry_id;
+    assert_int_equal(jobq_ack_many(q, "s1", ids, 1), 0);
+    assert_int_equal(pending(f, "s1", NULL), 0);
     jobq_free(q);
 }
 
