@@ -187,6 +187,8 @@ void relay_ehlo_parse(const relay_reply *r, relay_ehlo *out)
             out->eightbitmime = 1;
         } else if (kw == 3 && len == 3 && strncasecmp(line, "DSN", 3) == 0) {
             out->dsn = 1;
+        } else if (kw == 10 && len == 10 && strncasecmp(line, "PIPELINING", 10) == 0) {
+            out->pipelining = 1;
         } else if (kw == 4 && strncasecmp(line, "AUTH", 4) == 0) {
             reply_auth_mechs(line + kw, len - kw, out);
         } else if (kw == 4 && strncasecmp(line, "SIZE", 4) == 0) {

@@ -65,6 +65,7 @@ typedef struct relay_ehlo {
     int           auth_plain;  /* AUTH PLAIN offered (RFC 4954, 4616) */
     int           auth_login;  /* AUTH LOGIN offered */
     int           dsn;         /* DSN offered (RFC 3461) */
+    int           pipelining;  /* PIPELINING offered (RFC 2920) */
 } relay_ehlo;
 
 /* Reads the extension keywords of a 250 EHLO reply (lines after the first). */

@@ -45,6 +45,7 @@ struct relay_smtp_session {
     char            tls[128];
     char            tls_verify[160];
     char            dane[160];
+    int             need_rset;      /* a transaction may be open: RSET before reuse */
 };
 
 static int  smtp_connect(smtp_conn *c, const struct sockaddr *addr, socklen_t alen,
@@ -60,6 +61,7 @@ static int  smtp_auth(smtp_conn *c, const relay_smtp_opts *o, const relay_ehlo *
                       relay_smtp_info *info);
 static int  smtp_b64(const char *in, size_t len, char *out, size_t outlen);
 static void smtp_close(smtp_conn *c);
+static int  smtp_data_abandon(smtp_conn *c);
 static void smtp_quit(smtp_conn *c);
 static void smtp_dsn_mail_params(const relay_smtp_dsn *d, char *out, size_t outlen);
 static void smtp_dsn_rcpt_params(const relay_smtp_dsn *d, size_t i, char *out, size_t outlen);
@@ -240,19 +242,55 @@ enum relay_smtp_result relay_smtp_txn_dsn(relay_smtp_session *s, const char *mai
     info->dsn = s->ehlo.dsn && !s->lmtp;
     if (info->dsn)
         smtp_dsn_mail_params(dsn, dparams, sizeof(dparams));
-    if (smtp_cmd(c, &r, "MAIL FROM:<%s>%s%s\r\n", mail_from, params, dparams) != 0) {
+    /* RFC 2920: with PIPELINING the whole envelope and DATA go in one
+     * write and the replies are read in order (one round trip instead of
+     * two plus one per recipient); without it, one command at a time. */
+    int pipe = s->ehlo.pipelining;
+    buf *cmds = pipe ? buf_create(1u << 20) : NULL;
+    if (pipe) {
+        int ok = buf_printf(cmds, "MAIL FROM:<%s>%s%s\r\n", mail_from, params, dparams) == 0;
+        for (size_t i = 0; ok && i < n; i++) {
+            dparams[0] = '\0';
+            if (info->dsn)
+                smtp_dsn_rcpt_params(dsn, i, dparams, sizeof(dparams));
+            ok = buf_printf(cmds, "RCPT TO:<%s>%s\r\n", rcpts[i], dparams) == 0;
+        }
+        ok = ok && buf_append(cmds, "DATA\r\n", 6) == 0;
+        if (!ok || smtp_write(c, cmds->data, cmds->len) != 0 || smtp_read_reply(c, &r) != 0) {
+            if (!ok)
+                snprintf(c->err, sizeof(c->err), "envelope too long");
+            buf_free(cmds);
+            smtp_info_io(info, c, "MAIL FROM");
+            return RELAY_SMTP_TRYNEXT;
+        }
+        buf_free(cmds);
+    } else if (smtp_cmd(c, &r, "MAIL FROM:<%s>%s%s\r\n", mail_from, params, dparams) != 0) {
         smtp_info_io(info, c, "MAIL FROM");
         return RELAY_SMTP_TRYNEXT;
     }
-    if (r.code / 100 == 4) {
-        smtp_info_reply(info, &r);
-        s->state = SESS_QUIT;     /* the server is unhappy: do not reuse */
-        return RELAY_SMTP_TRYNEXT;
-    }
-    if (r.code / 100 != 2) {
+    relay_reply mail = r;
+    if (mail.code / 100 != 2) {
+        /* Pipelined: the RCPT and DATA replies (refusals) still come. */
+        if (pipe) {
+            for (size_t i = 0; i <= n; i++)
+                if (smtp_read_reply(c, &r) != 0) {
+                    smtp_info_io(info, c, "MAIL FROM");
+                    return RELAY_SMTP_TRYNEXT;
+                }
+            if (r.code == 354 && smtp_data_abandon(c) != 0) {
+                smtp_info_io(info, c, "MAIL FROM");
+                return RELAY_SMTP_TRYNEXT;
+            }
+        }
+        if (mail.code / 100 == 4) {
+            smtp_info_reply(info, &mail);
+            s->state = SESS_QUIT;     /* the server is unhappy: do not reuse */
+            return RELAY_SMTP_TRYNEXT;
+        }
         for (size_t i = 0; i < n; i++)
-            smtp_rcpt_from_reply(&out[i], &r);
+            smtp_rcpt_from_reply(&out[i], &mail);
         s->state = SESS_OK;
+        s->need_rset = 1;
         return RELAY_SMTP_OK;
     }
 
@@ -260,9 +298,10 @@ enum relay_smtp_result relay_smtp_txn_dsn(relay_smtp_session *s, const char *mai
     size_t accepted = 0;
     for (size_t i = 0; i < n; i++) {
         dparams[0] = '\0';
-        if (info->dsn)
+        if (!pipe && info->dsn)
             smtp_dsn_rcpt_params(dsn, i, dparams, sizeof(dparams));
-        if (smtp_cmd(c, &r, "RCPT TO:<%s>%s\r\n", rcpts[i], dparams) != 0) {
+        if (pipe ? smtp_read_reply(c, &r) != 0
+                 : smtp_cmd(c, &r, "RCPT TO:<%s>%s\r\n", rcpts[i], dparams) != 0) {
             char why[RELAY_SMTP_REPLY_MAX];
             snprintf(why, sizeof(why), "451 4.4.2 lost connection after RCPT: %s", c->err);
             for (size_t j = 0; j < n; j++)
@@ -276,13 +315,20 @@ enum relay_smtp_result relay_smtp_txn_dsn(relay_smtp_session *s, const char *mai
         else if (r.code / 100 == 3)   /* nonsense at RCPT: treat as transient */
             smtp_rcpt_set(&out[i], 451, "4.5.0", "451 4.5.0 unexpected reply to RCPT");
     }
-    if (accepted == 0) {
+    s->need_rset = 1;                 /* a transaction is open */
+    if (accepted == 0 && !pipe) {
         s->state = SESS_OK;
         return RELAY_SMTP_OK;
     }
 
-    if (smtp_cmd(c, &r, "DATA\r\n") != 0)
+    if (pipe ? smtp_read_reply(c, &r) != 0 : smtp_cmd(c, &r, "DATA\r\n") != 0)
         goto data_io;
+    if (accepted == 0) {              /* pipelined DATA after refused recipients */
+        if (r.code == 354 && smtp_data_abandon(c) != 0)
+            goto data_io;
+        s->state = SESS_OK;
+        return RELAY_SMTP_OK;
+    }
     if (r.code != 354) {
         for (size_t i = 0; i < n; i++)
             if (out[i].code / 100 == 2) {
@@ -324,6 +370,7 @@ enum relay_smtp_result relay_smtp_txn_dsn(relay_smtp_session *s, const char *mai
         smtp_rcpt_from_reply(&out[i], &r);
     }
     s->state = SESS_OK;
+    s->need_rset = 0;                 /* the transaction ended: no RSET before the next */
     return RELAY_SMTP_OK;
 
 data_io: {
@@ -344,9 +391,19 @@ int relay_smtp_reusable(const relay_smtp_session *s)
 int relay_smtp_reset(relay_smtp_session *s)
 {
     relay_reply r;
+    char peek;
 
     if (s == NULL || s->state != SESS_OK)
         return -1;
+    /* After a transaction that ended with its final reply the session is
+     * in its initial state: no RSET round trip (as Postfix), only a check
+     * without waiting that the server has not closed it or said something
+     * unasked (a 421 before closing) meanwhile: then RSET finds out. */
+    if (!s->need_rset && s->c.rpos == s->c.rlen) {
+        ssize_t g = recv(s->c.fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (g < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+    }
     if (smtp_cmd(&s->c, &r, "RSET\r\n") != 0 || r.code != 250) {
         s->state = SESS_BROKEN;
         return -1;
@@ -680,6 +737,14 @@ static int smtp_b64(const char *in, size_t len, char *out, size_t outlen)
         return -1;
     (void)EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)in, (int)len);
     return 0;
+}
+
+/* A pipelined DATA got 354 although no recipient was accepted (RFC 2920
+ * §3.1): end the empty message and read the server's answer. 0 or -1. */
+static int smtp_data_abandon(smtp_conn *c)
+{
+    relay_reply r;
+    return smtp_cmd(c, &r, ".\r\n");
 }
 
 static void smtp_quit(smtp_conn *c)
