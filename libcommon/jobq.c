@@ -214,6 +214,7 @@ int jobq_read(jobq *q, const char *stage, int block_ms, long claim_idle_ms, jobq
     for (size_t i = 0; i < r->element[1]->elements; i++) {
         (void)jobq_entry_parse(r->element[1]->element[i], e);
         if (e->entry_id[0] != '\0') {     /* job_id 0 if malformed: ack and skip */
+            e->retry = 1;
             freeReplyObject(r);
             log_info("jobq: claimed an idle entry", "stage", stage, "entry", e->entry_id);
             return 1;
@@ -259,6 +260,7 @@ own:
         else
             q->own_drained = 1;
         freeReplyObject(r);
+        e->retry = 1;
         if (ok == 0 || e->entry_id[0] != '\0')
             return 1;                  /* a malformed one is acked by the caller */
     }

@@ -29,6 +29,8 @@ typedef struct jobq jobq;
 typedef struct jobq_entry {
     char    entry_id[64];   /* stream entry id, for jobq_ack */
     int64_t job_id;         /* 0 if the entry was malformed (ack and skip) */
+    int     retry;          /* 1: read before and not acked (claimed from a dead or
+                               failed consumer, or this consumer's own pending list) */
 } jobq_entry;
 
 /* url: redis://[:password@]host:port[/db]; password may also come from

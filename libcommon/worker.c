@@ -25,7 +25,8 @@
  * the whole batch back and leaves every entry unacked:
  * each is retried after claim_idle_ms, so a job of the batch whose remote
  * side had already accepted it is delivered again (at-least-once, as after
- * a crash).
+ * a crash). A retried entry (claimed, or from the own pending list) always
+ * runs alone: a job that keeps failing cannot take other batches down.
  *
  * The sweeper republishes runnable jobs that were never published, or whose
  * publication is older than stuck_seconds, every sweep_ms.
@@ -251,7 +252,9 @@ static void *worker_thread_main(void *arg)
     while (!worker_stopping(p)) {
         int r = jobq_read(q, p->stage, p->o.block_ms, p->o.claim_idle_ms, &es[0]);
         int failed = 0, n = r > 0 ? 1 : 0;
-        if (r > 0 && p->o.batch_max > 1) {
+        /* An entry read before (its batch or job failed) runs alone, so a
+         * job that keeps failing does not take others down with it. */
+        if (r > 0 && p->o.batch_max > 1 && !es[0].retry) {
             int more = jobq_read_more(q, p->stage, &es[1], p->o.batch_max - 1);
             n += more > 0 ? more : 0;
         }

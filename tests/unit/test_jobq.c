@@ -185,6 +185,7 @@ static void test_autoclaim_and_own_pending(void **state)
     assert_int_equal(jobq_publish(q1, "s2", 7), 0);
     assert_int_equal(jobq_read(q1, "s2", 100, 60000, &e), 1);
     assert_int_equal(e.job_id, 7);
+    assert_int_equal(e.retry, 0);                              /* a new entry */
     jobq_free(q1);
 
     /* c2 does not see it until it has been idle long enough. */
@@ -192,6 +193,7 @@ static void test_autoclaim_and_own_pending(void **state)
     usleep(400000);
     assert_int_equal(jobq_read(q2, "s2", 50, 300, &e), 1);
     assert_int_equal(e.job_id, 7);
+    assert_int_equal(e.retry, 1);                              /* claimed */
     assert_int_equal(pending(f, "s2", "c2"), 1);
     assert_int_equal(pending(f, "s2", "c1"), 0);
     /* Not acked (a WORKER_ERROR): not returned again right away. */
@@ -215,6 +217,7 @@ static void test_autoclaim_and_own_pending(void **state)
     q1 = jobq_create(f->url, NULL, "c1");
     assert_int_equal(jobq_read(q1, "s2", 50, 60000, &e), 1);
     assert_int_equal(e.job_id, 8);
+    assert_int_equal(e.retry, 1);                              /* own pending */
     assert_int_equal(jobq_ack(q1, "s2", e.entry_id), 0);
     assert_int_equal(jobq_read(q1, "s2", 50, 60000, &e), 1);
     assert_int_equal(e.job_id, 9);
