@@ -72,6 +72,9 @@ static int   jobq_key(char *out, size_t outlen, const char *stage);
 static int   jobq_is_nogroup(const redisReply *r);
 static int   jobq_group_create(jobq *q, const char *key, const char *group);
 static int   jobq_entry_parse(const redisReply *ent, jobq_entry *e);
+static const redisReply *jobq_reply_entries(const redisReply *r);
+static int   jobq_read_new(jobq *q, const char *stage, const char *key, int block_ms,
+                           jobq_entry *e, int max);
 static void  jobq_stage_select(jobq *q, const char *stage);
 static long long jobq_now_ms(void);
 
@@ -137,18 +140,7 @@ int jobq_publish(jobq *q, const char *stage, int64_t job_id)
 
 int jobq_ack(jobq *q, const char *stage, const char *entry_id)
 {
-    char key[96];
-    if (jobq_key(key, sizeof(key), stage) != 0)
-        return -1;
-    const char *argv[] = { "XACK", key, stage, entry_id };
-    redisReply *r = jobq_cmd(q, JOBQ_COMMAND_TIMEOUT_MS, 4, argv);
-    int ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
-    if (r != NULL && !ok)
-        log_warn("jobq: XACK failed", "stage", stage,
-                 "error", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-    if (r != NULL)
-        freeReplyObject(r);
-    return ok ? 0 : -1;
+    return jobq_ack_many(q, stage, &entry_id, 1);
 }
 
 int jobq_ack_many(jobq *q, const char *stage, const char *const *entry_ids, int n)
@@ -177,13 +169,12 @@ int jobq_ack_many(jobq *q, const char *stage, const char *const *entry_ids, int 
 
 int jobq_read(jobq *q, const char *stage, int block_ms, long claim_idle_ms, jobq_entry *e)
 {
-    char key[96], idle[24], block[24];
+    char key[96], idle[24];
     if (jobq_key(key, sizeof(key), stage) != 0)
         return -1;
     jobq_stage_select(q, stage);
     memset(e, 0, sizeof(*e));
     (void)snprintf(idle, sizeof(idle), "%ld", claim_idle_ms > 0 ? claim_idle_ms : 0);
-    (void)snprintf(block, sizeof(block), "%d", block_ms > 0 ? block_ms : 1);
 
     /* 1. Entries a dead (or stuck) consumer left behind. */
     long long now = jobq_now_ms();
@@ -235,12 +226,8 @@ own:
             return jobq_group_create(q, key, stage);
         }
         /* Reply: [[key, [entry...]]] */
-        const redisReply *ents = NULL;
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-            r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2 &&
-            r->element[0]->element[1]->type == REDIS_REPLY_ARRAY)
-            ents = r->element[0]->element[1];
-        else if (r->type != REDIS_REPLY_NIL) {
+        const redisReply *ents = jobq_reply_entries(r);
+        if (ents == NULL && r->type != REDIS_REPLY_NIL) {
             log_warn("jobq: XREADGROUP (own pending) failed", "stage", stage,
                      "error", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
             freeReplyObject(r);
@@ -266,73 +253,64 @@ own:
     }
 
     /* 3. New entries. */
-    const char *nc[] = { "XREADGROUP", "GROUP", stage, q->consumer, "BLOCK", block,
-                         "COUNT", "1", "STREAMS", key, ">" };
-    r = jobq_cmd(q, (block_ms > 0 ? block_ms : 1) + JOBQ_COMMAND_TIMEOUT_MS, 11, nc);
-    if (r == NULL)
-        return -1;
-    if (jobq_is_nogroup(r)) {
-        freeReplyObject(r);
-        return jobq_group_create(q, key, stage);
-    }
-    /* NIL: timed out. UNBLOCKED: the stream was deleted while we waited
-     * (FLUSHALL); the next call recreates the group. */
-    if (r->type == REDIS_REPLY_NIL ||
-        (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "UNBLOCKED", 9) == 0)) {
-        freeReplyObject(r);
-        return 0;
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
-        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != 2 ||
-        r->element[0]->element[1]->type != REDIS_REPLY_ARRAY) {
-        log_warn("jobq: XREADGROUP failed", "stage", stage,
-                 "error", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        freeReplyObject(r);
-        return -1;
-    }
-    const redisReply *ents = r->element[0]->element[1];
-    int got = 0;
-    if (ents->elements > 0) {
-        (void)jobq_entry_parse(ents->element[0], e);
-        got = e->entry_id[0] != '\0' ? 1 : 0;
-    }
-    freeReplyObject(r);
-    return got;
+    return jobq_read_new(q, stage, key, block_ms > 0 ? block_ms : 1, e, 1);
 }
 
 int jobq_read_more(jobq *q, const char *stage, jobq_entry *e, int max)
 {
-    char key[96], count[16];
+    char key[96];
     if (max <= 0)
         return 0;
     if (jobq_key(key, sizeof(key), stage) != 0)
         return -1;
     jobq_stage_select(q, stage);
+    return jobq_read_new(q, stage, key, 0, e, max);
+}
+
+/* XREADGROUP ... COUNT max [BLOCK block_ms] STREAMS key ">": up to max new
+ * entries into e[0..] (a malformed one comes back with job_id 0, for the
+ * caller to ack). block_ms 0: only what is waiting, and a missing group is
+ * "nothing" (the next jobq_read recreates it); otherwise a missing group is
+ * created here. Returns the count, or -1. */
+static int jobq_read_new(jobq *q, const char *stage, const char *key, int block_ms,
+                         jobq_entry *e, int max)
+{
+    char count[16], block[24];
     (void)snprintf(count, sizeof(count), "%d", max);
-    /* No BLOCK: only what is already waiting. */
+    (void)snprintf(block, sizeof(block), "%d", block_ms);
     const char *nc[] = { "XREADGROUP", "GROUP", stage, q->consumer, "COUNT", count,
-                         "STREAMS", key, ">" };
-    redisReply *r = jobq_cmd(q, JOBQ_COMMAND_TIMEOUT_MS, 9, nc);
+                         "BLOCK", block, "STREAMS", key, ">" };
+    if (block_ms == 0) {        /* without BLOCK */
+        nc[6] = "STREAMS";
+        nc[7] = key;
+        nc[8] = ">";
+    }
+    redisReply *r = jobq_cmd(q, block_ms + JOBQ_COMMAND_TIMEOUT_MS, block_ms > 0 ? 11 : 9, nc);
     if (r == NULL)
         return -1;
-    if (r->type == REDIS_REPLY_NIL || jobq_is_nogroup(r)) {
+    if (jobq_is_nogroup(r)) {
         freeReplyObject(r);
-        return 0;                 /* nothing, or the next jobq_read recreates the group */
+        return block_ms > 0 ? jobq_group_create(q, key, stage) : 0;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
-        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != 2 ||
-        r->element[0]->element[1]->type != REDIS_REPLY_ARRAY) {
-        log_warn("jobq: XREADGROUP (batch) failed", "stage", stage,
+    /* NIL: timed out or nothing waiting. UNBLOCKED: the stream was deleted
+     * while we waited (FLUSHALL); the next call recreates the group. */
+    if (r->type == REDIS_REPLY_NIL ||
+        (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "UNBLOCKED", 9) == 0)) {
+        freeReplyObject(r);
+        return 0;
+    }
+    const redisReply *ents = jobq_reply_entries(r);
+    if (ents == NULL) {
+        log_warn("jobq: XREADGROUP failed", "stage", stage,
                  "error", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         freeReplyObject(r);
         return -1;
     }
-    const redisReply *ents = r->element[0]->element[1];
     int n = 0;
     for (size_t i = 0; i < ents->elements && n < max; i++) {
         memset(&e[n], 0, sizeof(e[n]));
         (void)jobq_entry_parse(ents->element[i], &e[n]);
-        if (e[n].entry_id[0] != '\0')    /* job_id 0 if malformed: the caller acks */
+        if (e[n].entry_id[0] != '\0')
             n++;
     }
     freeReplyObject(r);
@@ -340,6 +318,17 @@ int jobq_read_more(jobq *q, const char *stage, jobq_entry *e, int max)
 }
 
 /* ---- internals ---- */
+
+/* The entries of an XREADGROUP reply of one stream, [[key, [entry...]]],
+ * or NULL when it has another shape. Borrowed from r. */
+static const redisReply *jobq_reply_entries(const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2 &&
+        r->element[0]->element[1]->type == REDIS_REPLY_ARRAY)
+        return r->element[0]->element[1];
+    return NULL;
+}
 
 static long long jobq_now_ms(void)
 {
