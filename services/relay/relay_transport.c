@@ -32,12 +32,22 @@
 static void transport_maildir(relay_state *st, int thread_no, const spool_message *msg,
                               const char *mail_from, const char *const *rcpts, size_t n,
                               relay_outcome *out);
+/* The sessions of an mx attempt that failed before the one that ended it
+ * (each address tried), for TLS-RPT: RFC 8460 counts sessions, so a first
+ * MX whose certificate does not verify is a failure even when the second
+ * takes the mail. Owned by transport_mx. */
+typedef struct transport_tried {
+    relay_outcome *o;     /* owned array */
+    size_t         n, cap;
+} transport_tried;
+
 static int  transport_try_addrs(relay_conn_pool *pool, const relay_smtp_opts *base,
                                 const char *host,
                                 const relay_addr *addrs, size_t naddrs,
                                 const spool_message *msg, const char *mail_from,
                                 const char *const *rcpts, size_t n,
-                                relay_outcome *out, char *last, size_t lastlen);
+                                relay_outcome *out, char *last, size_t lastlen,
+                                transport_tried *tried);
 static void transport_mx(relay_state *st, const relay_smtp_opts *o, const spool_message *msg,
                          const char *mail_from, const char *domain,
                          const char *const *rcpts, size_t n, relay_outcome *out);
@@ -171,6 +181,7 @@ static void transport_mx(relay_state *st, const relay_smtp_opts *o, const spool_
     relay_addr addrs[RELAY_DNS_MAX_ADDRS];
     size_t nmx = 0, naddrs = 0;
     char err[512] = "", last[RELAY_SMTP_REPLY_MAX + 64] = "", reply[RELAY_SMTP_REPLY_MAX];
+    transport_tried tried = { 0 };
 
     enum relay_dns_status ds = relay_dns_mx(st->dns, domain, mx, &nmx, err, sizeof(err));
     switch (ds) {
@@ -214,7 +225,7 @@ static void transport_mx(relay_state *st, const relay_smtp_opts *o, const spool_
             continue;
         }
         if (transport_try_addrs(st->conns, &host_o, mx[m].host, addrs, naddrs, msg, mail_from,
-                                rcpts, n, out, last, sizeof(last)))
+                                rcpts, n, out, last, sizeof(last), &tried))
             goto done;
         dane_failed |= relay_dane_host_state(dane, m) != RELAY_DANE_NONE;
     }
@@ -230,7 +241,17 @@ static void transport_mx(relay_state *st, const relay_smtp_opts *o, const spool_
     for (size_t i = 0; dane_failed && i < n; i++)
         fmt_trunc(out[i].dane, sizeof(out[i].dane), "failed: %s", last);
 done:
-    relay_tlsrpt_note(st, domain, dane, &sts, out, n);
+    /* TLS-RPT: one session per address tried. When no address took the
+     * mail, the final outcome only sums up the ones counted here. An
+     * announced policy that could not be had stays one count per attempt. */
+    if (sts.failure == NULL || relay_dane_active(dane) || sts.mode != RELAY_STS_NONE) {
+        for (size_t t = 0; t < tried.n; t++)
+            relay_tlsrpt_note(st, domain, dane, &sts, &tried.o[t], 1);
+    }
+    if (tried.n == 0 || out[0].host[0] != '\0' ||
+        (sts.failure != NULL && !relay_dane_active(dane) && sts.mode == RELAY_STS_NONE))
+        relay_tlsrpt_note(st, domain, dane, &sts, out, n);
+    free(tried.o);
     relay_dane_free(dane);
 }
 
@@ -269,7 +290,7 @@ static void transport_host(relay_conn_pool *pool, const relay_smtp_opts *o,
     }
     freeaddrinfo(res);
     if (transport_try_addrs(pool, o, hostname, addrs, naddrs, msg, mail_from, rcpts, n, out,
-                            last, sizeof(last)))
+                            last, sizeof(last), NULL))
         return;
     fmt_trunc(reply, sizeof(reply), "451 4.4.1 %s %s did not answer: %s",
              o->lmtp ? "LMTP server" : "smarthost", hostname, last);
@@ -283,7 +304,8 @@ static int transport_try_addrs(relay_conn_pool *pool, const relay_smtp_opts *bas
                                const char *host, const relay_addr *addrs, size_t naddrs,
                                const spool_message *msg, const char *mail_from,
                                const char *const *rcpts, size_t n,
-                               relay_outcome *out, char *last, size_t lastlen)
+                               relay_outcome *out, char *last, size_t lastlen,
+                               transport_tried *tried)
 {
     relay_smtp_rcpt *res = xcalloc(n, sizeof(*res));
     relay_smtp_info info;
@@ -345,6 +367,17 @@ static int transport_try_addrs(relay_conn_pool *pool, const relay_smtp_opts *bas
             return 1;
         }
         fmt_trunc(last, lastlen, "%s: %s", label, info.reply);
+        if (tried != NULL) {
+            if (tried->n == tried->cap) {
+                tried->cap = tried->cap ? tried->cap * 2 : 4;
+                tried->o = xrealloc(tried->o, tried->cap * sizeof(*tried->o));
+            }
+            relay_outcome *t = &tried->o[tried->n++];
+            memset(t, 0, sizeof(*t));
+            t->code = info.code;
+            (void)str_copy(t->reply, sizeof(t->reply), info.reply);
+            (void)str_copy(t->host, sizeof(t->host), label);
+        }
         log_info("delivery attempt failed; trying the next host", "host", label,
                  "error", info.reply, "queue_id", msg->queue_id);
     }

@@ -185,3 +185,33 @@ def test_encrypt_mode_defers_when_starttls_is_not_offered(stack_factory):
     assert "TLS is required (MAILYARD_RELAY_TLS=encrypt)" in ev[0][0], ev
     assert "does not offer STARTTLS" in ev[0][0], ev
     assert s.sink.messages_to(rcpt) == []
+
+
+def test_tlsrpt_counts_every_address_tried(stack_factory, tmpdir_):
+    """RFC 8460 counts sessions: the first MX's certificate does not carry
+    its name (a failure session), the second MX takes the mail (a success
+    session); both are in the day's TLS-RPT results of the domain."""
+    hub = Hub(os.path.join(tmpdir_, "hub")).start()
+    try:
+        s = stack_factory(extra_env={"relay": {
+            "MAILYARD_RELAY_TLS": "verify",
+            "MAILYARD_RELAY_CA_FILE": hub.cert,
+            "MAILYARD_RELAY_SMTP_PORT": str(hub.port)}})
+        s.dns.add("hub.remote.test", "A", "127.0.0.1")
+        s.dns.add("other.remote.test", "A", "127.0.0.1")
+        s.dns.add("twomx.test", "MX", "10 other.remote.test.")
+        s.dns.add("twomx.test", "MX", "20 hub.remote.test.")
+        rcpt = "t-%s@twomx.test" % unique("tls")
+        send_via_alias(s, [rcpt], "tls2")
+        s.wait_until(lambda: hub.to(rcpt), timeout=30, what="delivery by the second MX")
+        rows = s.wait_until(
+            lambda: (lambda r: r if len(r) == 2 else None)(s.psql(
+                "select policy_type, result_type, sessions, receiving_mx_hostname "
+                "from relay.tlsrpt_results where policy_domain = 'twomx.test' "
+                "order by result_type")), timeout=10, what="two TLS-RPT rows")
+        assert rows[0][:3] == ["no-policy-found", "", "1"], rows
+        assert rows[1][0] == "no-policy-found" and rows[1][2] == "1", rows
+        assert rows[1][1] == "certificate-host-mismatch", rows
+        assert rows[1][3] == "other.remote.test", rows
+    finally:
+        hub.stop()
