@@ -28,6 +28,8 @@ typedef struct dane_host {
     unsigned char        *data[RELAY_DANE_MAX_TLSA];   /* owned copies */
     size_t                ntlsa;
     char                  why[200];
+    char                  base[256];   /* the CNAME-expanded name whose TLSA records
+                                          these are (§2.2.3), or "" */
 } dane_host;
 
 struct relay_dane {
@@ -99,6 +101,7 @@ int relay_dane_host_opts(const relay_dane *d, size_t m, const char *domain,
         o->tlsa = d->hosts[m].tlsa;
         o->ntlsa = d->hosts[m].ntlsa;
         o->dane_domain = domain;
+        o->dane_base = d->hosts[m].base[0] != '\0' ? d->hosts[m].base : NULL;
         return 0;
     case RELAY_DANE_ENCRYPT:
         o->tls = RELAY_TLS_ENCRYPT;
@@ -201,8 +204,11 @@ static void dane_host_lookup(dns_resolver *dns, int port, const char *host, dane
     /* §2.2.3: an MX host name that is an alias with a secure CNAME chain:
      * TLSA at the fully expanded name first, then at the original name */
     if (dane_cname_expand(dns, host, base, sizeof(base)) &&
-        dane_tlsa_at(dns, port, base, h) != 0)
+        dane_tlsa_at(dns, port, base, h) != 0) {
+        if (h->state == RELAY_DANE_ON)      /* a DANE-TA(2) name too (§2.2.3) */
+            (void)str_copy(h->base, sizeof(h->base), base);
         return;
+    }
     (void)dane_tlsa_at(dns, port, host, h);
 }
 
@@ -297,6 +303,9 @@ int relay_smtp_dane_setup(SSL_CTX *ctx, SSL *ssl, const char *host,
     /* §3.2.2: DANE-TA(2) names: the MX host and the next-hop domain */
     if (o->dane_domain != NULL && o->dane_domain[0] != '\0' &&
         SSL_add1_host(ssl, o->dane_domain) != 1)
+        ERR_clear_error();
+    /* §2.2.3: records found at the CNAME-expanded MX name: that name too */
+    if (o->dane_base != NULL && SSL_add1_host(ssl, o->dane_base) != 1)
         ERR_clear_error();
     for (size_t i = 0; i < o->ntlsa; i++) {
         const relay_tlsa *t = &o->tlsa[i];

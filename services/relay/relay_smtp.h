@@ -55,10 +55,13 @@ typedef struct relay_smtp_opts {
     int         lmtp;        /* LHLO instead of EHLO; one reply per recipient after DATA */
     /* DANE (RFC 7672): with ntlsa > 0 the certificate is authenticated by
      * these records (OpenSSL DANE; tls must be RELAY_TLS_VERIFY); names for
-     * DANE-TA(2): the host and dane_domain (the next-hop domain) or NULL. */
+     * DANE-TA(2): the host, dane_domain (the next-hop domain) or NULL, and
+     * dane_base (the CNAME-expanded host name whose TLSA records these are,
+     * RFC 7672 §2.2.3) or NULL. */
     const relay_tlsa *tlsa;
     size_t      ntlsa;
     const char *dane_domain;
+    const char *dane_base;
     const struct relay_smtp_dsn *dsn; /* for the caller's relay_smtp_txn_dsn; not
                                          used by relay_smtp_open, may be NULL */
 } relay_smtp_opts;

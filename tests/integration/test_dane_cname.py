@@ -12,6 +12,15 @@ CNAME chain:
   wrong.cname.test   MX alias-c -> CNAME real-c; a wrong TLSA at real-c, the
                      hub's at alias-c            -> the expanded name's records
                                                     decide: deferred (4.7.5)
+
+and DANE-TA(2) with a CA-issued certificate for the expanded name only:
+
+  ta.catest.test     MX alias-d -> CNAME real-d; TLSA 2 0 1 of the CA at
+                     real-d, the hub's certificate names real-d -> the
+                     expanded name is a reference identifier: delivered
+  tano.catest.test   MX alias-e -> CNAME real-e (no TLSA there); TLSA 2 0 1
+                     of the CA at alias-e; the certificate names real-d
+                     only                        -> no name matches: deferred
 """
 import json
 import os
@@ -21,8 +30,8 @@ import tempfile
 import pytest
 
 from harness import unique
-from harness.dnssec import SignedZones, tlsa_3_1_1
-from harness.tlscert import make_self_signed
+from harness.dnssec import SignedZones, tlsa_2_0_1, tlsa_3_1_1
+from harness.tlscert import make_ca_issued, make_self_signed
 from test_delivery_tls import Hub, relay_events, send_via_alias
 
 
@@ -86,4 +95,56 @@ def test_records_at_the_expanded_name_decide(dane_cname):
     d = _event(s, rcpt, "deferred")
     assert d["status"] == "4.7.5", d
     assert "matches none of its TLSA records" in d["reply"], d
+    assert hub.to(rcpt) == []
+
+
+@pytest.fixture(scope="module")
+def dane_ta_cname():
+    from conftest import _close, _new_stack
+    tmp = tempfile.mkdtemp(prefix="dane-ta-cname-")
+    chain, key, ca = make_ca_issued(os.path.join(tmp, "pki"), "real-d.catest.test")
+    hub = Hub(cert_key=(chain, key)).start()
+    zones = s = None
+    try:
+        ta = tlsa_2_0_1(ca)
+        p = hub.port
+        zones = SignedZones(tmp)
+        zones.add_zone("catest.test", [
+            "ta MX 10 alias-d.catest.test.", "alias-d CNAME real-d.catest.test.",
+            "real-d A 127.0.0.1", "_%d._tcp.real-d TLSA %s" % (p, ta),
+            "tano MX 10 alias-e.catest.test.", "alias-e CNAME real-e.catest.test.",
+            "real-e A 127.0.0.1", "_%d._tcp.alias-e TLSA %s" % (p, ta),
+        ])
+        zones.start()
+        s = _new_stack("danetacname", extra_env={"relay": {
+            "MAILYARD_RELAY_SMTP_PORT": str(hub.port),
+            "MAILYARD_DNS_SERVERS": zones.server_spec,
+            "MAILYARD_DNS_TRUST_ANCHOR_FILE": zones.trust_anchor_file}})
+        yield s, hub
+    finally:
+        if s is not None:
+            _close(s)
+        if zones is not None:
+            zones.cleanup()
+        hub.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_dane_ta_accepts_the_expanded_name(dane_ta_cname):
+    s, hub = dane_ta_cname
+    rcpt = "t-%s@ta.catest.test" % unique("dta")
+    send_via_alias(s, [rcpt], "danetacname")
+    d = _event(s, rcpt, "delivered")
+    assert d["dane"].startswith("verified (DANE-TA 2 0 1)"), d
+    assert hub.to(rcpt)
+
+
+def test_dane_ta_names_must_match(dane_ta_cname):
+    """Records at the original name: only it and the next-hop domain are
+    reference identifiers, and the certificate names neither."""
+    s, hub = dane_ta_cname
+    rcpt = "n-%s@tano.catest.test" % unique("dta")
+    send_via_alias(s, [rcpt], "danetano")
+    d = _event(s, rcpt, "deferred")
+    assert d["status"] == "4.7.5", d
     assert hub.to(rcpt) == []

@@ -22,7 +22,8 @@ class Hub:
     connections, optionally offers STARTTLS (certificate for cn) and AUTH
     (users: {name: password}, only after STARTTLS)."""
 
-    def __init__(self, certdir=None, cn="hub.remote.test", users=None, exclude_auth=()):
+    def __init__(self, certdir=None, cn="hub.remote.test", users=None, exclude_auth=(),
+                 cert_key=None):
         self.got = []
         self.connections = 0
         self.peers = set()
@@ -32,8 +33,11 @@ class Hub:
         self.auth_ok = []
         hub = self
         ctx = None
-        if certdir is not None:
+        if cert_key is not None:              # (chain, key) made elsewhere
+            self.cert, self.key = cert_key
+        elif certdir is not None:
             self.cert, self.key = make_self_signed(certdir, cn=cn)
+        if self.__dict__.get("cert") is not None:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(self.cert, self.key)
 

@@ -40,6 +40,13 @@ def tlsa_3_1_1(cert_path):
     return "3 1 1 " + hashlib.sha256(spki).hexdigest()
 
 
+def tlsa_2_0_1(ca_cert_path):
+    """DANE-TA(2), full certificate, SHA-256: the record of a trust anchor."""
+    with open(ca_cert_path, "rb") as f:
+        cert = x509.load_pem_x509_certificate(f.read())
+    return "2 0 1 " + hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
 class SignedZones:
     def __init__(self, base):
         self.base = os.path.join(base, "nsd")
