@@ -36,7 +36,7 @@ BINS     := $(SERVICES:%=$(BUILD)/mailyard-%) $(BUILD)/mailyardctl
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all asan deps check test test-unit test-integration test-deploy images run fuzz bench clean
+.PHONY: all asan deps check test test-unit test-integration test-deploy images run fuzz bench clean print-pkgs
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -112,5 +112,10 @@ bench: all
 
 clean:
 	rm -rf build build-asan
+
+# The pkg-config packages every binary links (tests/fuzz/run.sh and the
+# benchmarks link against libmailyard.a with the same list).
+print-pkgs:
+	@echo $(PKGS)
 
 -include $(LIB_OBJ:.o=.d) $(foreach s,$(SERVICES) mailyardctl,$($(s)_OBJ:.o=.d))

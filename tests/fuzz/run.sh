@@ -28,9 +28,10 @@ cd "$root"
 
 command -v clang >/dev/null || { echo "run.sh: clang is required" >&2; exit 1; }
 
-cflags=(-std=c17 -g -O1 -D_GNU_SOURCE -Ilibcommon $(pkg-config --cflags libpq hiredis)
+pkgs=$(make -s --no-print-directory print-pkgs)
+cflags=(-std=c17 -g -O1 -D_GNU_SOURCE -Ilibcommon $(pkg-config --cflags $pkgs)
         -fsanitize=address,undefined -fno-sanitize-recover=undefined)
-libs=($(pkg-config --libs libmicrohttpd jansson libpq hiredis openssl libcurl libunbound) -lm -pthread)
+libs=($(pkg-config --libs $pkgs) -lm -pthread)
 
 # libcommon once, instrumented for coverage; each target links what it uses
 # from the archive. A target may #include a service's pure .c file (as the

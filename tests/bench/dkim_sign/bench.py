@@ -33,7 +33,9 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 from common.report import header, line  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-PKGS = ["libmicrohttpd", "jansson", "libpq", "hiredis", "openssl", "libcurl", "libunbound", "zlib", "libsodium"]
+# the packages the library links, from the Makefile (one list)
+PKGS = subprocess.run(["make", "-s", "--no-print-directory", "-C", ROOT, "print-pkgs"],
+                      stdout=subprocess.PIPE, universal_newlines=True).stdout.split()
 
 
 def build_dir():
