@@ -234,6 +234,19 @@ static void test_ehlo_without_extensions(void **state)
     assert_int_equal(e.size, 1);
     assert_int_equal(e.size_max, 0);
     assert_int_equal(e.starttls, 1);
+    assert_int_equal(e.pipelining, 0);
+    /* PIPELINING (RFC 2920) as a whole keyword only */
+    relay_reply_parser_init(&p);
+    s = "250-mx\r\n250-pipelining\r\n250 DSN\r\n";
+    assert_int_equal(feed_all(&p, s, strlen(s), &r, 1), 1);
+    relay_ehlo_parse(&r, &e);
+    assert_int_equal(e.pipelining, 1);
+    assert_int_equal(e.dsn, 1);
+    relay_reply_parser_init(&p);
+    s = "250-mx\r\n250-PIPELININGX\r\n250 X-PIPELINING\r\n";
+    assert_int_equal(feed_all(&p, s, strlen(s), &r, 1), 1);
+    relay_ehlo_parse(&r, &e);
+    assert_int_equal(e.pipelining, 0);
 }
 
 static void test_ehlo_auth_mechanisms(void **state)
